@@ -1,0 +1,55 @@
+"""Native API for one's own API tokens: list, issue (shown once), revoke."""
+
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from accounts.models import ApiToken
+from accounts.services import api_token_issue, api_token_revoke
+from core.actor import actor_from_request
+from core.api import StrictCharField, json_body, validated
+from core.permissions import IsAuthenticatedPrincipal
+
+
+class TokenInputSerializer(serializers.Serializer):
+    name = StrictCharField(required=False, allow_blank=True, max_length=200)
+    days = serializers.IntegerField(required=False, min_value=1)
+    scope = serializers.ChoiceField(choices=ApiToken.Scope.values, required=False)
+
+
+class TokenOutputSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = ApiToken
+        fields = ["id", "name", "prefix", "scope", "created_at", "expires_at", "last_used_at",
+                  "revoked_at"]
+
+
+class TokensView(APIView):
+    permission_classes = [IsAuthenticatedPrincipal]
+
+    @extend_schema(responses=TokenOutputSerializer(many=True), operation_id="tokens_list")
+    def get(self, request):
+        tokens = ApiToken.objects.filter(user=request.user).order_by("-created_at")[:1000]
+        return Response({"tokens": TokenOutputSerializer(tokens, many=True).data})
+
+    @extend_schema(request=TokenInputSerializer, responses=dict, operation_id="tokens_issue")
+    def post(self, request):
+        data = validated(TokenInputSerializer, json_body(request))
+        token, raw = api_token_issue(
+            actor=actor_from_request(request),
+            user=request.user,
+            name=data.get("name", ""),
+            days=data.get("days"),
+            scope=data.get("scope", "all"),
+        )
+        return Response({**TokenOutputSerializer(token).data, "token": raw}, status=201)
+
+
+class TokenDetailView(APIView):
+    permission_classes = [IsAuthenticatedPrincipal]
+
+    @extend_schema(responses=dict, operation_id="tokens_revoke")
+    def delete(self, request, token_id: int):
+        token = api_token_revoke(actor=actor_from_request(request), token_id=token_id)
+        return Response(TokenOutputSerializer(token).data)

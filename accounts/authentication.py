@@ -1,0 +1,102 @@
+"""DRF authentication: bearer API tokens (and Basic with a token as password, for the MLflow
+client), and Django sessions with CSRF for the console. Failures are audited and throttled."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from datetime import timedelta
+
+from django.core.cache import cache
+from django.utils import timezone
+from rest_framework import authentication
+
+from accounts.models import ApiToken
+from accounts.services import hash_token
+from audit.services import audit_event_write
+from core.errors import ErrorCode, StewardError, Unauthenticated
+
+LAST_USED_GRANULARITY = timedelta(minutes=1)
+FAILURE_LIMIT = 30  # failed attempts per client address per window
+FAILURE_WINDOW = 60  # seconds
+
+
+class TooManyFailures(StewardError):
+    code = ErrorCode.REQUEST_LIMIT_EXCEEDED
+
+
+def _failure_key(request) -> str:
+    return f"authfail:{getattr(request, 'client_address', '') or request.META.get('REMOTE_ADDR', '')}"
+
+
+def _refuse(request, reason: str, method: str) -> Unauthenticated:
+    """Audit a failed authentication and count it against the client address."""
+    key = _failure_key(request)
+    cache.add(key, 0, FAILURE_WINDOW)
+    try:
+        cache.incr(key)
+    except ValueError:
+        cache.set(key, 1, FAILURE_WINDOW)
+    audit_event_write(
+        actor=None,
+        action="auth.failure",
+        outcome="DENIED",
+        auth_method=method,
+        source_address=getattr(request, "client_address", ""),
+        request_id=getattr(request, "request_id", ""),
+        details={"reason": reason, "path": request.path[:300]},
+    )
+    return Unauthenticated("Invalid or expired credentials.")
+
+
+def _throttled(request) -> bool:
+    return (cache.get(_failure_key(request)) or 0) >= FAILURE_LIMIT
+
+
+def token_user(request, raw: str, method: str):
+    """Resolve a raw token to (user, token) or raise UNAUTHENTICATED (audited)."""
+    if _throttled(request):
+        raise TooManyFailures("Too many failed authentication attempts; try again later.")
+    if not raw or len(raw) > 256:
+        raise _refuse(request, "malformed token", method)
+    token = ApiToken.objects.select_related("user").filter(token_hash=hash_token(raw)).first()
+    now = timezone.now()
+    if token is None:
+        raise _refuse(request, "unknown token", method)
+    if token.revoked_at is not None:
+        raise _refuse(request, f"revoked token {token.prefix}", method)
+    if token.expires_at <= now:
+        raise _refuse(request, f"expired token {token.prefix}", method)
+    if not token.user.is_active:
+        raise _refuse(request, f"inactive user {token.user.username}", method)
+    if token.last_used_at is None or now - token.last_used_at > LAST_USED_GRANULARITY:
+        ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
+    return token.user, token
+
+
+class BearerTokenAuthentication(authentication.BaseAuthentication):
+    """`Authorization: Bearer <token>`, or Basic with any username and the token as password."""
+
+    def authenticate(self, request):
+        header = request.META.get("HTTP_AUTHORIZATION", "")
+        if not header:
+            return None
+        scheme, _, value = header.partition(" ")
+        scheme = scheme.lower()
+        if scheme == "bearer":
+            return token_user(request, value.strip(), "token")
+        if scheme == "basic":
+            try:
+                decoded = base64.b64decode(value.strip(), validate=True).decode("utf-8")
+            except (binascii.Error, UnicodeDecodeError):
+                raise _refuse(request, "malformed basic credentials", "basic") from None
+            _, _, password = decoded.partition(":")
+            return token_user(request, password, "basic")
+        raise _refuse(request, f"unsupported scheme {scheme[:20]}", "unknown")
+
+    def authenticate_header(self, request) -> str:
+        return 'Bearer realm="steward"'
+
+
+class CsrfSessionAuthentication(authentication.SessionAuthentication):
+    """Django session login (console); CSRF enforced on unsafe methods."""

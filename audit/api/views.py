@@ -1,0 +1,62 @@
+"""GET /api/v1/audit-events: the audit trail for admins, filtered and paginated."""
+
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import serializers
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from audit.models import AuditEvent
+from audit.selectors import audit_event_search
+from core.actor import actor_from_request
+from core.api import query_one
+from core.errors import InvalidParameter
+from core.pagination import clamp_page_size, decode_token, encode_token
+from core.permissions import IsMetastoreAdmin
+
+
+class AuditEventOutputSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = AuditEvent
+        fields = [
+            "id", "occurred_at", "actor", "auth_method", "source_address", "action",
+            "securable_type", "securable", "outcome", "request_id", "details", "prev_hash", "hash",
+        ]
+
+
+FILTERS = ["actor", "action", "securable", "outcome", "since", "until"]
+
+
+class AuditEventsView(APIView):
+    permission_classes = [IsMetastoreAdmin]
+
+    @extend_schema(
+        parameters=[OpenApiParameter(name, str) for name in FILTERS]
+        + [OpenApiParameter("max_results", int), OpenApiParameter("page_token", str)],
+        responses=AuditEventOutputSerializer(many=True),
+        operation_id="audit_events_list",
+    )
+    def get(self, request):
+        filters = {name: query_one(request, name) for name in FILTERS}
+        qs = audit_event_search(
+            actor=actor_from_request(request),
+            actor_name=filters["actor"],
+            action=filters["action"],
+            securable=filters["securable"],
+            outcome=filters["outcome"],
+            since=filters["since"],
+            until=filters["until"],
+        )
+        size = clamp_page_size(query_one(request, "max_results"))
+        after = decode_token(query_one(request, "page_token"))
+        if after is not None:
+            if not after.isdigit():
+                raise InvalidParameter("Invalid page_token.")
+            qs = qs.filter(id__lt=int(after))
+        items = list(qs[: size + 1])
+        token = encode_token(str(items[size - 1].id)) if len(items) > size else None
+        return Response(
+            {
+                "events": AuditEventOutputSerializer(items[:size], many=True).data,
+                "next_page_token": token,
+            }
+        )

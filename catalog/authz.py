@@ -1,0 +1,454 @@
+"""Effective privileges: the one place that resolves grants, ownership, groups and inheritance.
+
+Rules (README "Privilege rules"):
+1. Deny by default; metastore admins (a group) may do everything.
+2. A grant on a catalog applies to every schema and model in it; on a schema, to every model in it.
+3. To touch anything in a catalog you need USE CATALOG on it, and USE SCHEMA on the schema.
+4. The owner (a user or a group) of an object holds ALL PRIVILEGES on it and everything below.
+5. Groups nest; a user holds what any of their groups holds.
+6. Lists show only what the caller may see; a hidden object answers 404, never 403.
+
+Grants live in django-guardian's direct foreign-key tables, one pair per securable type. Every
+question here costs a constant number of queries whatever the size of the tree.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from django.conf import settings
+from django.contrib.auth.models import Group
+from django.db import connection
+from django.db.models import Exists, OuterRef, Q, QuerySet
+
+from catalog.models import (
+    Catalog,
+    CatalogGroupGrant,
+    CatalogUserGrant,
+    Metastore,
+    MetastoreGroupGrant,
+    MetastoreUserGrant,
+    Schema,
+    SchemaGroupGrant,
+    SchemaUserGrant,
+)
+from catalog.privileges import APPLICABLE, READ_PRIVILEGES, Privilege, SecurableType
+from core.actor import Actor
+from core.errors import NotFound, PermissionDenied
+
+if TYPE_CHECKING:
+    from registry.models import RegisteredModel
+
+ALL = Privilege.ALL_PRIVILEGES
+
+
+@dataclass(frozen=True)
+class Principals:
+    """A user (or group) and every group it belongs to, transitively."""
+
+    user_id: int | None
+    group_ids: frozenset[int]
+    is_admin: bool
+
+
+def _grant_tables(securable_type: SecurableType):
+    from registry.models import ModelGroupGrant, ModelUserGrant
+
+    return {
+        SecurableType.METASTORE: (MetastoreUserGrant, MetastoreGroupGrant),
+        SecurableType.CATALOG: (CatalogUserGrant, CatalogGroupGrant),
+        SecurableType.SCHEMA: (SchemaUserGrant, SchemaGroupGrant),
+        SecurableType.REGISTERED_MODEL: (ModelUserGrant, ModelGroupGrant),
+    }[securable_type]
+
+
+def group_closure(*, user_id: int | None = None, group_ids: Iterable[int] = ()) -> dict[int, str]:
+    """Every group reachable from a user's groups or from `group_ids`, with names; one query."""
+    from accounts.models import GroupNesting, User
+
+    membership = User.groups.through._meta.db_table
+    nesting = GroupNesting._meta.db_table
+    group_table = Group._meta.db_table
+    seeds: list[str] = []
+    params: list[Any] = []
+    if user_id is not None:
+        seeds.append(f"SELECT group_id FROM {membership} WHERE user_id = %s")
+        params.append(user_id)
+    ids = list(group_ids)
+    if ids:
+        seeds.append(
+            f"SELECT id FROM {group_table} WHERE id IN ({', '.join(['%s'] * len(ids))})"
+        )
+        params.extend(ids)
+    if not seeds:
+        return {}
+    sql = (
+        f"WITH RECURSIVE g(id) AS ({' UNION '.join(seeds)} "
+        f"UNION SELECT n.parent_id FROM {nesting} n JOIN g ON n.child_id = g.id) "
+        f"SELECT {group_table}.id, {group_table}.name FROM g "
+        f"JOIN {group_table} ON {group_table}.id = g.id"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return {row[0]: row[1] for row in cursor.fetchall()}
+
+
+def principals_for_user(user) -> Principals:
+    if user is None or not user.is_authenticated or not user.is_active:
+        return Principals(None, frozenset(), False)
+    groups = group_closure(user_id=user.pk)
+    admin = user.is_superuser or settings.STEWARD_ADMIN_GROUP in groups.values()
+    return Principals(user.pk, frozenset(groups), admin)
+
+
+def principals_for_group(group: Group) -> Principals:
+    groups = group_closure(group_ids=[group.pk])
+    return Principals(None, frozenset(groups), settings.STEWARD_ADMIN_GROUP in groups.values())
+
+
+def principals(actor: Actor) -> Principals:
+    """The actor's principal set, computed once per actor (i.e. once per request)."""
+    cached = actor.cache.get("principals")
+    if cached is None:
+        cached = actor.cache["principals"] = principals_for_user(actor.user)
+    return cached
+
+
+def is_admin(actor: Actor) -> bool:
+    return principals(actor).is_admin
+
+
+# --- grants --------------------------------------------------------------------------------
+
+
+def _principal_filter(p: Principals) -> tuple[Q, Q]:
+    user_q = Q(user_id=p.user_id) if p.user_id is not None else Q(pk__in=[])
+    group_q = Q(group_id__in=p.group_ids) if p.group_ids else Q(pk__in=[])
+    return user_q, group_q
+
+
+def _owned_q(p: Principals, prefix: str = "") -> Q:
+    q = Q(pk__in=[])
+    if p.user_id is not None:
+        q |= Q(**{f"{prefix}owner_user_id": p.user_id})
+    if p.group_ids:
+        q |= Q(**{f"{prefix}owner_group_id__in": p.group_ids})
+    return q
+
+
+def granted(
+    p: Principals, securable_type: SecurableType, object_ids: Iterable[Any] | None = None
+) -> dict[Any, set[Privilege]]:
+    """Privileges granted to the principals, per object id of one type; one query."""
+    user_table, group_table = _grant_tables(securable_type)
+    user_q, group_q = _principal_filter(p)
+    users = user_table.objects.filter(user_q)
+    groups = group_table.objects.filter(group_q)
+    if object_ids is not None:
+        ids = list(object_ids)
+        users = users.filter(content_object_id__in=ids)
+        groups = groups.filter(content_object_id__in=ids)
+    rows = users.values_list("content_object_id", "permission__codename").union(
+        groups.values_list("content_object_id", "permission__codename"), all=True
+    )
+    result: dict[Any, set[Privilege]] = defaultdict(set)
+    for object_id, codename in rows:
+        result[object_id].add(Privilege.from_codename(codename))
+    return result
+
+
+def _owns(p: Principals, securable) -> bool:
+    if getattr(securable, "owner_user_id", None) and securable.owner_user_id == p.user_id:
+        return True
+    return bool(getattr(securable, "owner_group_id", None) in p.group_ids)
+
+
+def chain_of(securable) -> list:
+    """The securable and its ancestors from the catalog down (a metastore stands alone)."""
+    st = securable.securable_type
+    if st == SecurableType.REGISTERED_MODEL:
+        return [securable.schema.catalog, securable.schema, securable]
+    if st == SecurableType.SCHEMA:
+        return [securable.catalog, securable]
+    return [securable]
+
+
+def _expand(privileges: set[Privilege], securable_type: SecurableType) -> set[Privilege]:
+    applicable = APPLICABLE[securable_type]
+    if ALL in privileges:
+        return set(applicable)
+    return {p for p in privileges if p in applicable}
+
+
+def _held_along(p: Principals, chain: list, cache: dict | None = None) -> list[set[Privilege]]:
+    """For each element of the chain, the privileges held there (own grants + inherited)."""
+    held: list[set[Privilege]] = []
+    accumulated: set[Privilege] = set()
+    for securable in chain:
+        key = ("granted", securable.securable_type, securable.pk)
+        own = cache.get(key) if cache is not None else None
+        if own is None:
+            own = granted(p, securable.securable_type, [securable.pk]).get(securable.pk, set())
+            if cache is not None:
+                cache[key] = own
+        accumulated = accumulated | own
+        if _owns(p, securable):
+            accumulated = accumulated | {ALL}
+        held.append(_expand(accumulated, securable.securable_type))
+    return held
+
+
+def _gates_ok(chain: list, held: list[set[Privilege]]) -> tuple[bool, str]:
+    for securable, privileges in zip(chain, held, strict=True):
+        if securable.securable_type == SecurableType.CATALOG and Privilege.USE_CATALOG not in privileges:
+            return False, f"USE CATALOG on catalog {securable.full_name}"
+        if securable.securable_type == SecurableType.SCHEMA and Privilege.USE_SCHEMA not in privileges:
+            return False, f"USE SCHEMA on schema {securable.full_name}"
+    return True, ""
+
+
+def _held_on(actor: Actor, securable) -> tuple[set[Privilege], bool]:
+    """(privileges held on the securable, whether the USE gates above it pass)."""
+    p = principals(actor)
+    if p.is_admin:
+        return set(APPLICABLE[securable.securable_type]), True
+    chain = chain_of(securable)
+    held = _held_along(p, chain, actor.cache.setdefault("grants", {}))
+    ok, _ = _gates_ok(chain, held)
+    return held[-1], ok
+
+
+def check(actor: Actor, privilege: Privilege, securable) -> bool:
+    """May the actor use `privilege` on `securable`? (all six rules; token scope narrows)."""
+    if actor.read_only and privilege not in READ_PRIVILEGES:
+        return False
+    held, gates = _held_on(actor, securable)
+    return gates and (privilege in held)
+
+
+def can_see(actor: Actor, securable) -> bool:
+    """Visible: the USE gates above it pass and the actor holds some privilege on it."""
+    if securable.securable_type == SecurableType.METASTORE:
+        return principals(actor).user_id is not None
+    p = principals(actor)
+    if p.is_admin:
+        return True
+    chain = chain_of(securable)
+    held = _held_along(p, chain, actor.cache.setdefault("grants", {}))
+    # The securable's own gate (USE CATALOG on a catalog) is not needed merely to see it.
+    ok, _ = _gates_ok(chain[:-1], held[:-1])
+    return ok and bool(held[-1])
+
+
+def require(actor: Actor, privilege: Privilege, securable) -> None:
+    """Raise unless `check` passes: 404 if the actor cannot even see it (no existence leak)."""
+    if check(actor, privilege, securable):
+        return
+    type_label = str(securable.securable_type).replace("_", " ")
+    if not can_see(actor, securable):
+        exc: Exception = NotFound(f"{type_label.capitalize()} '{securable.full_name}' does not exist.")
+    elif actor.read_only and privilege not in READ_PRIVILEGES:
+        exc = PermissionDenied("This token is read-only.")
+    else:
+        exc = PermissionDenied(
+            f"User '{actor.username}' does not have {privilege.value} on {type_label} "
+            f"'{securable.full_name}'."
+        )
+    exc.denied = {  # type: ignore[attr-defined]
+        "securable_type": str(securable.securable_type),
+        "securable": securable.full_name,
+        "privilege": privilege.value,
+    }
+    raise exc
+
+
+def require_visible(actor: Actor, securable) -> None:
+    if not can_see(actor, securable):
+        type_label = str(securable.securable_type).replace("_", " ")
+        exc = NotFound(f"{type_label.capitalize()} '{securable.full_name}' does not exist.")
+        exc.denied = {  # type: ignore[attr-defined]
+            "securable_type": str(securable.securable_type),
+            "securable": securable.full_name,
+            "privilege": "BROWSE",
+        }
+        raise exc
+
+
+# --- visibility of lists -------------------------------------------------------------------
+
+
+def _level_privileges(actor: Actor, securable_type: SecurableType) -> dict[Any, set[Privilege]]:
+    """All grants and ownerships of the actor at one level of the tree; two queries, cached."""
+    key = ("level", securable_type)
+    if key in actor.cache:
+        return actor.cache[key]
+    p = principals(actor)
+    result = granted(p, securable_type)
+    model = Catalog if securable_type == SecurableType.CATALOG else Schema
+    owned = model.objects.filter(_owned_q(p)).values_list("pk", flat=True)
+    for pk in owned:
+        result[pk].add(ALL)
+    actor.cache[key] = result
+    return result
+
+
+def _catalogs_with_use(actor: Actor) -> dict[Any, set[Privilege]]:
+    return {
+        pk: privs
+        for pk, privs in (
+            (pk, _expand(privs, SecurableType.CATALOG))
+            for pk, privs in _level_privileges(actor, SecurableType.CATALOG).items()
+        )
+        if Privilege.USE_CATALOG in privs
+    }
+
+
+def _grant_exists(p: Principals, securable_type: SecurableType) -> Q:
+    user_table, group_table = _grant_tables(securable_type)
+    user_q, group_q = _principal_filter(p)
+    return Q(Exists(user_table.objects.filter(user_q, content_object_id=OuterRef("pk")))) | Q(
+        Exists(group_table.objects.filter(group_q, content_object_id=OuterRef("pk")))
+    )
+
+
+def visible_catalogs(actor: Actor, queryset: QuerySet[Catalog] | None = None) -> QuerySet[Catalog]:
+    qs = Catalog.objects.all() if queryset is None else queryset
+    p = principals(actor)
+    if p.is_admin:
+        return qs
+    if p.user_id is None and not p.group_ids:
+        return qs.none()
+    return qs.filter(_owned_q(p) | _grant_exists(p, SecurableType.CATALOG))
+
+
+def visible_schemas(actor: Actor, queryset: QuerySet[Schema] | None = None) -> QuerySet[Schema]:
+    qs = Schema.objects.all() if queryset is None else queryset
+    p = principals(actor)
+    if p.is_admin:
+        return qs
+    use = _catalogs_with_use(actor)
+    schema_level = APPLICABLE[SecurableType.SCHEMA]
+    full = [pk for pk, privs in use.items() if privs & schema_level]
+    return qs.filter(
+        Q(catalog_id__in=full)
+        | (Q(catalog_id__in=list(use)) & (_owned_q(p) | _grant_exists(p, SecurableType.SCHEMA)))
+    )
+
+
+def visible_models(actor: Actor, queryset=None) -> QuerySet[RegisteredModel]:
+    """Models the actor may see, as one query after four small cached ones."""
+    from registry.models import RegisteredModel
+
+    qs = RegisteredModel.objects.all() if queryset is None else queryset
+    p = principals(actor)
+    if p.is_admin:
+        return qs
+    model_level = APPLICABLE[SecurableType.REGISTERED_MODEL]
+    use = _catalogs_with_use(actor)
+    full_catalogs, gated_catalogs = [], []
+    for pk, privs in use.items():
+        if Privilege.USE_SCHEMA in privs:
+            (full_catalogs if privs & model_level else gated_catalogs).append(pk)
+    full_schemas, gated_schemas = [], []
+    schema_rows = _level_privileges(actor, SecurableType.SCHEMA)
+    if schema_rows:
+        parents = dict(
+            Schema.objects.filter(pk__in=list(schema_rows)).values_list("pk", "catalog_id")
+        )
+        for pk, privs in schema_rows.items():
+            catalog_id = parents.get(pk)
+            if catalog_id not in use:
+                continue
+            held = _expand(use[catalog_id] | privs, SecurableType.SCHEMA)
+            if Privilege.USE_SCHEMA in held:
+                (full_schemas if held & model_level else gated_schemas).append(pk)
+    if not (full_catalogs or gated_catalogs or full_schemas or gated_schemas):
+        return qs.none()
+    gated = Q(schema__catalog_id__in=gated_catalogs) | Q(schema_id__in=gated_schemas)
+    return qs.filter(
+        Q(schema__catalog_id__in=full_catalogs)
+        | Q(schema_id__in=full_schemas)
+        | (gated & (_owned_q(p) | _grant_exists(p, SecurableType.REGISTERED_MODEL)))
+    )
+
+
+# --- explanations ----------------------------------------------------------------------------
+
+
+@dataclass
+class Source:
+    privilege: Privilege
+    securable_type: SecurableType
+    securable: str
+    via: str  # GRANT, OWNERSHIP or ADMIN
+    principal: str
+
+
+def _grants_with_principals(p: Principals, securable) -> list[tuple[Privilege, str]]:
+    user_table, group_table = _grant_tables(securable.securable_type)
+    user_q, group_q = _principal_filter(p)
+    rows = (
+        user_table.objects.filter(user_q, content_object_id=securable.pk)
+        .values_list("permission__codename", "user__username")
+        .union(
+            group_table.objects.filter(group_q, content_object_id=securable.pk).values_list(
+                "permission__codename", "group__name"
+            ),
+            all=True,
+        )
+    )
+    return [(Privilege.from_codename(codename), name) for codename, name in rows]
+
+
+def explain(p: Principals, securable) -> tuple[list[Source], str]:
+    """Each privilege `p` holds on `securable` with where it comes from, and the first missing
+    USE gate ('' when the gates pass). Answers "why may Alice do this?"."""
+    target_type = securable.securable_type
+    applicable = APPLICABLE[target_type]
+    if p.is_admin:
+        return [
+            Source(priv, target_type, securable.full_name, "ADMIN", settings.STEWARD_ADMIN_GROUP)
+            for priv in sorted(applicable)
+        ], ""
+    chain = [securable] if target_type == SecurableType.METASTORE else chain_of(securable)
+    sources: list[Source] = []
+    for node in chain:
+        for privilege, principal in _grants_with_principals(p, node):
+            for expanded in sorted(_expand({privilege}, target_type)):
+                sources.append(
+                    Source(expanded, node.securable_type, node.full_name, "GRANT", principal)
+                )
+        if _owns(p, node):
+            for expanded in sorted(applicable):
+                sources.append(
+                    Source(expanded, node.securable_type, node.full_name, "OWNERSHIP", node.owner_name)
+                )
+    missing = ""
+    if target_type != SecurableType.METASTORE:
+        held = _held_along(p, chain)
+        _, missing = _gates_ok(chain, held)
+    return sources, missing
+
+
+# --- Django integration ----------------------------------------------------------------------
+
+
+class StewardPermissionBackend:
+    """`user.has_perm("EXECUTE", model)` answered by `check`, inheritance included."""
+
+    def authenticate(self, request, **credentials):
+        return None
+
+    def has_perm(self, user_obj, perm, obj=None) -> bool:
+        if obj is None or not isinstance(obj, (Metastore, Catalog, Schema)) and not hasattr(
+            obj, "securable_type"
+        ):
+            return False
+        try:
+            privilege = Privilege(perm) if perm in Privilege._value2member_map_ else Privilege.from_codename(perm.split(".")[-1])
+        except ValueError:
+            return False
+        return check(Actor.system(user_obj), privilege, obj)

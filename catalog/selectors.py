@@ -1,0 +1,205 @@
+"""Reads of the securable tree; every selector returns only what the actor may see."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.contrib.auth.models import Group
+
+from accounts.models import User
+from accounts.selectors import principal_by_name
+from catalog import authz
+from catalog.models import Catalog, Metastore, Schema
+from catalog.privileges import Privilege, SecurableType, parse_securable_type
+from core.actor import Actor
+from core.errors import InvalidParameter, NotFound
+from core.names import canonical_name, split_full_name
+from core.pagination import page
+from core.services import governed
+
+
+def metastore() -> Metastore:
+    """The single metastore, created on first use."""
+    obj, _ = Metastore.objects.get_or_create(name=settings.STEWARD_METASTORE_NAME)
+    return obj
+
+
+def _missing(kind: str, name: str) -> NotFound:
+    return NotFound(f"{kind} '{name[:300]}' does not exist.")
+
+
+def catalog_lookup(name) -> Catalog:
+    """Load a catalog by name without authorization (internal; callers check)."""
+    key = canonical_name(name, field="catalog name")
+    obj = Catalog.objects.select_related("owner_user", "owner_group").filter(name=key).first()
+    if obj is None:
+        raise _missing("Catalog", key)
+    return obj
+
+
+def schema_lookup(full_name) -> Schema:
+    catalog_name, schema_name = split_full_name(full_name, 2, field="schema full_name")
+    obj = (
+        Schema.objects.select_related("catalog", "owner_user", "owner_group")
+        .filter(full_name=f"{catalog_name}.{schema_name}")
+        .first()
+    )
+    if obj is None:
+        raise _missing("Schema", f"{catalog_name}.{schema_name}")
+    return obj
+
+
+def model_lookup(full_name):
+    from registry.models import RegisteredModel
+
+    parts = split_full_name(full_name, 3, field="model full_name")
+    key = ".".join(parts)
+    obj = (
+        RegisteredModel.objects.select_related("schema__catalog", "owner_user", "owner_group")
+        .filter(full_name=key)
+        .first()
+    )
+    if obj is None:
+        raise _missing("Registered model", key)
+    return obj
+
+
+def securable_lookup(securable_type, full_name):
+    """Any securable by its UC type name and full name (the metastore by id or name)."""
+    st = parse_securable_type(securable_type)
+    if st == SecurableType.METASTORE:
+        store = metastore()
+        if full_name not in (str(store.id), store.name):
+            raise _missing("Metastore", str(full_name))
+        return store
+    if st == SecurableType.CATALOG:
+        return catalog_lookup(full_name)
+    if st == SecurableType.SCHEMA:
+        return schema_lookup(full_name)
+    return model_lookup(full_name)
+
+
+@governed("catalog.get", atomic=False)
+def catalog_get(*, actor: Actor, name) -> Catalog:
+    obj = catalog_lookup(name)
+    authz.require_visible(actor, obj)
+    return obj
+
+
+@governed("catalog.list", atomic=False)
+def catalog_list(*, actor: Actor, max_results=None, page_token=None):
+    qs = authz.visible_catalogs(actor).select_related("owner_user", "owner_group")
+    return page(qs, key_field="name", max_results=max_results, page_token=page_token)
+
+
+@governed("schema.get", atomic=False)
+def schema_get(*, actor: Actor, full_name) -> Schema:
+    obj = schema_lookup(full_name)
+    authz.require_visible(actor, obj)
+    return obj
+
+
+@governed("schema.list", atomic=False)
+def schema_list(*, actor: Actor, catalog_name, max_results=None, page_token=None):
+    if catalog_name in (None, ""):
+        raise InvalidParameter("catalog_name is required.")
+    catalog = catalog_lookup(catalog_name)
+    authz.require_visible(actor, catalog)
+    qs = authz.visible_schemas(actor, Schema.objects.filter(catalog=catalog)).select_related(
+        "catalog", "owner_user", "owner_group"
+    )
+    return page(qs, key_field="full_name", max_results=max_results, page_token=page_token)
+
+
+# --- grants --------------------------------------------------------------------------------
+
+
+@dataclass
+class Assignment:
+    principal: str
+    principal_type: str  # USER or GROUP
+    privileges: list[Privilege]
+
+
+def assignments_of(securable) -> list[Assignment]:
+    """Every direct grant on one securable, grouped by principal; two queries."""
+    if securable.securable_type == SecurableType.METASTORE:
+        from catalog.models import MetastoreGroupGrant as GG
+        from catalog.models import MetastoreUserGrant as UG
+    else:
+        UG, GG = authz._grant_tables(securable.securable_type)  # noqa: N806
+    by_user: dict[str, set[Privilege]] = defaultdict(set)
+    by_group: dict[str, set[Privilege]] = defaultdict(set)
+    for name, codename in UG.objects.filter(content_object_id=securable.pk).values_list(
+        "user__username", "permission__codename"
+    ):
+        by_user[name].add(Privilege.from_codename(codename))
+    for name, codename in GG.objects.filter(content_object_id=securable.pk).values_list(
+        "group__name", "permission__codename"
+    ):
+        by_group[name].add(Privilege.from_codename(codename))
+    result = [Assignment(n, "USER", sorted(p)) for n, p in sorted(by_user.items())]
+    result += [Assignment(n, "GROUP", sorted(p)) for n, p in sorted(by_group.items())]
+    return result
+
+
+@governed("permissions.get", atomic=False)
+def permissions_get(*, actor: Actor, securable_type, full_name, principal=None) -> list[Assignment]:
+    """Grants on a securable. MANAGE holders see all; others only their own and their groups'."""
+    securable = securable_lookup(securable_type, full_name)
+    authz.require_visible(actor, securable)
+    assignments = assignments_of(securable)
+    if not authz.check(actor, Privilege.MANAGE, securable):
+        p = authz.principals(actor)
+        mine = set(Group.objects.filter(pk__in=p.group_ids).values_list("name", flat=True))
+        assignments = [
+            a
+            for a in assignments
+            if (a.principal_type == "USER" and a.principal == actor.username)
+            or (a.principal_type == "GROUP" and a.principal in mine)
+        ]
+    if principal not in (None, ""):
+        assignments = [a for a in assignments if a.principal == principal]
+    return assignments
+
+
+@dataclass
+class Effective:
+    principal: str
+    sources: list[authz.Source]
+    missing_gate: str
+
+
+@governed("permissions.effective", atomic=False)
+def effective_permissions(*, actor: Actor, securable_type, full_name, principal=None) -> Effective:
+    """What a principal may do on a securable and why. Asking about someone else needs MANAGE."""
+    securable = securable_lookup(securable_type, full_name)
+    authz.require_visible(actor, securable)
+    if principal in (None, "", actor.username):
+        return _effective_for(actor.user, securable)
+    if not authz.check(actor, Privilege.MANAGE, securable):
+        from core.errors import PermissionDenied
+
+        exc = PermissionDenied("Asking about another principal needs MANAGE on the securable.")
+        exc.denied = {  # type: ignore[attr-defined]
+            "securable_type": str(securable.securable_type),
+            "securable": securable.full_name,
+            "privilege": "MANAGE",
+        }
+        raise exc
+    return _effective_for(principal_by_name(principal), securable)
+
+
+def _effective_for(who: User | Group, securable) -> Effective:
+    if isinstance(who, User):
+        p = authz.principals_for_user(who)
+        name = who.username
+    else:
+        p = authz.principals_for_group(who)
+        name = who.name
+    sources, missing = authz.explain(p, securable)
+    return Effective(principal=name, sources=[] if missing else sources, missing_gate=missing)
+
+

@@ -1,0 +1,22 @@
+"""Production: PostgreSQL, Redis broker, real secrets. Refuses to start on insecure defaults."""
+
+from django.core.exceptions import ImproperlyConfigured
+
+from .base import *  # noqa: F403
+from .base import DATABASES, SECRET_KEY, env, env_bool, env_int
+
+if not SECRET_KEY or len(SECRET_KEY) < 32 or "insecure" in SECRET_KEY:
+    raise ImproperlyConfigured("DJANGO_SECRET_KEY must be set to a random value of 32+ characters.")
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3" and not env_bool(
+    "STEWARD_ALLOW_SQLITE", False
+):
+    raise ImproperlyConfigured("Production needs DATABASE_URL pointing at PostgreSQL.")
+
+DEBUG = False
+SESSION_COOKIE_SECURE = env_bool("STEWARD_SECURE_COOKIES", True)
+CSRF_COOKIE_SECURE = env_bool("STEWARD_SECURE_COOKIES", True)
+SECURE_CONTENT_TYPE_NOSNIFF = True
+EMAIL_BACKEND = env("EMAIL_BACKEND", "django.core.mail.backends.smtp.EmailBackend")
+EMAIL_HOST = env("EMAIL_HOST", "localhost")
+EMAIL_PORT = env_int("EMAIL_PORT", 25)
+DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", "steward@localhost")

@@ -1,0 +1,35 @@
+"""Request id and client address: every audit event carries both."""
+
+import re
+import uuid
+
+from django.conf import settings
+
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
+
+
+def client_address(request) -> str:
+    """The real client address: REMOTE_ADDR, or the entry the trusted proxies appended."""
+    remote = request.META.get("REMOTE_ADDR", "") or ""
+    hops = settings.STEWARD_NUM_PROXIES
+    if hops > 0:
+        forwarded = [p.strip() for p in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",")]
+        forwarded = [p for p in forwarded if p]
+        if len(forwarded) >= hops:
+            return forwarded[-hops]
+    return remote
+
+
+class RequestIdMiddleware:
+    """Gives each request an id (the caller's X-Request-Id if well-formed) and echoes it back."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        incoming = request.META.get("HTTP_X_REQUEST_ID", "")
+        request.request_id = incoming if _REQUEST_ID.match(incoming) else uuid.uuid4().hex
+        request.client_address = client_address(request)
+        response = self.get_response(request)
+        response["X-Request-Id"] = request.request_id
+        return response

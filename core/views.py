@@ -1,0 +1,58 @@
+"""Health checks and JSON fallbacks for unknown API routes."""
+
+from django.db import connection
+from django.http import JsonResponse
+from drf_spectacular.utils import extend_schema
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from core.errors import ErrorCode, error_response
+from core.permissions import Public
+
+
+class HealthView(APIView):
+    """The process is up."""
+
+    authentication_classes: list = []
+    permission_classes = [Public]
+
+    @extend_schema(responses=dict, operation_id="healthz")
+    def get(self, request):
+        return Response({"status": "ok"})
+
+
+class ReadyView(APIView):
+    """The database answers."""
+
+    authentication_classes: list = []
+    permission_classes = [Public]
+
+    @extend_schema(responses=dict, operation_id="readyz")
+    def get(self, request):
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT 1")
+                cursor.fetchone()
+        except Exception as exc:  # any database failure means "not ready"
+            return Response({"status": "unavailable", "reason": type(exc).__name__}, status=503)
+        return Response({"status": "ok"})
+
+
+def api_not_found(request, *args, **kwargs) -> JsonResponse:
+    return error_response(ErrorCode.ENDPOINT_NOT_FOUND, f"No API endpoint at {request.path[:200]}.")
+
+
+def not_found(request, exception=None):
+    if request.path.startswith("/api/"):
+        return api_not_found(request)
+    from django.views.defaults import page_not_found
+
+    return page_not_found(request, exception)
+
+
+def server_error(request):
+    if request.path.startswith("/api/"):
+        return error_response(ErrorCode.INTERNAL_ERROR, "Internal error.")
+    from django.views.defaults import server_error as default
+
+    return default(request)

@@ -1,0 +1,13 @@
+from django.apps import AppConfig
+
+
+class RegistryConfig(AppConfig):
+    name = "registry"
+    verbose_name = "Model registry"
+
+    def ready(self) -> None:
+        from auditlog.registry import auditlog
+
+        from registry.models import RegisteredModel
+
+        auditlog.register(RegisteredModel)
