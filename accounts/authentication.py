@@ -7,6 +7,7 @@ import base64
 import binascii
 from datetime import timedelta
 
+from django.contrib.auth.backends import ModelBackend
 from django.core.cache import cache
 from django.utils import timezone
 from rest_framework import authentication
@@ -29,14 +30,19 @@ def _failure_key(request) -> str:
     return f"authfail:{getattr(request, 'client_address', '') or request.META.get('REMOTE_ADDR', '')}"
 
 
-def _refuse(request, reason: str, method: str) -> Unauthenticated:
-    """Audit a failed authentication and count it against the client address."""
+def count_failure(request) -> None:
+    """Count a failed attempt against the client address (tokens and passwords alike)."""
     key = _failure_key(request)
     cache.add(key, 0, FAILURE_WINDOW)
     try:
         cache.incr(key)
     except ValueError:
         cache.set(key, 1, FAILURE_WINDOW)
+
+
+def _refuse(request, reason: str, method: str) -> Unauthenticated:
+    """Audit a failed authentication and count it against the client address."""
+    count_failure(request)
     audit_event_write(
         actor=None,
         action="auth.failure",
@@ -49,13 +55,13 @@ def _refuse(request, reason: str, method: str) -> Unauthenticated:
     return Unauthenticated("Invalid or expired credentials.")
 
 
-def _throttled(request) -> bool:
+def throttled(request) -> bool:
     return (cache.get(_failure_key(request)) or 0) >= FAILURE_LIMIT
 
 
 def token_user(request, raw: str, method: str):
     """Resolve a raw token to (user, token) or raise UNAUTHENTICATED (audited)."""
-    if _throttled(request):
+    if throttled(request):
         raise TooManyFailures("Too many failed authentication attempts; try again later.")
     if not raw or len(raw) > 256:
         raise _refuse(request, "malformed token", method)
@@ -100,3 +106,12 @@ class BearerTokenAuthentication(authentication.BaseAuthentication):
 
 class CsrfSessionAuthentication(authentication.SessionAuthentication):
     """Django session login (console); CSRF enforced on unsafe methods."""
+
+
+class ThrottledModelBackend(ModelBackend):
+    """Password login that refuses every attempt while the client address is throttled."""
+
+    def authenticate(self, request, username=None, password=None, **kwargs):
+        if request is not None and throttled(request):
+            return None
+        return super().authenticate(request, username=username, password=password, **kwargs)

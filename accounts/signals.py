@@ -27,7 +27,11 @@ def audit_login(sender, request, user, **kwargs):
 
 @receiver(user_login_failed)
 def audit_login_failure(sender, credentials, request=None, **kwargs):
+    from accounts.authentication import count_failure
+
     address, request_id = _request_meta(request)
+    if request is not None:
+        count_failure(request)
     audit_event_write(
         actor=None,
         action="auth.login",

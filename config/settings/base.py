@@ -74,7 +74,8 @@ ROOT_URLCONF = "config.urls"
 WSGI_APPLICATION = "config.wsgi.application"
 AUTH_USER_MODEL = "accounts.User"
 AUTHENTICATION_BACKENDS = [
-    "django.contrib.auth.backends.ModelBackend",
+    # Password login, refused while the client address is throttled for failed attempts.
+    "accounts.authentication.ThrottledModelBackend",
     # Answers user.has_perm("EXECUTE", model) with inheritance down the securable tree.
     "catalog.authz.StewardPermissionBackend",
 ]
@@ -131,7 +132,6 @@ REST_FRAMEWORK = {
     "EXCEPTION_HANDLER": "core.errors.exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
-    "DEFAULT_THROTTLE_RATES": {"auth_failure": env("STEWARD_AUTH_FAILURE_RATE", "30/min")},
 }
 
 SPECTACULAR_SETTINGS = {
@@ -156,7 +156,6 @@ STEWARD_TOKEN_DEFAULT_DAYS = env_int("STEWARD_TOKEN_DEFAULT_DAYS", 90)
 STEWARD_TOKEN_MAX_DAYS = env_int("STEWARD_TOKEN_MAX_DAYS", 365)
 # How many reverse proxies sit in front of Steward; their X-Forwarded-For entries are trusted.
 STEWARD_NUM_PROXIES = env_int("STEWARD_NUM_PROXIES", 0)
-STEWARD_PUBLIC_URL = env("STEWARD_PUBLIC_URL", "http://localhost:8000")
 
 # Celery
 CELERY_BROKER_URL = env("REDIS_URL", "redis://127.0.0.1:6379/0")

@@ -1,0 +1,207 @@
+"""API tokens: shown once, hashed at rest, expiring, revocable, narrowing; failures audited."""
+
+from datetime import timedelta
+from io import StringIO
+
+import pytest
+from django.core.cache import cache
+from django.core.management import CommandError, call_command
+from django.test import override_settings
+from django.utils import timezone
+
+from accounts.models import ApiToken
+from accounts.services import hash_token
+from audit.models import AuditEvent
+
+UC = "/api/2.1/unity-catalog"
+
+
+@pytest.fixture(autouse=True)
+def _clear_throttle():
+    cache.clear()
+    yield
+    cache.clear()
+
+
+@pytest.mark.django_db
+def test_issue_token_command_prints_token_alone_on_last_line(make_user, api_as):
+    make_user("ci_bot")
+    out = StringIO()
+    call_command("issue_token", "ci_bot", "--name", "deploy", "--days", "3", stdout=out)
+    raw = out.getvalue().strip().splitlines()[-1]
+    assert raw.startswith("stw_") and " " not in raw
+    token = ApiToken.objects.get(name="deploy")
+    assert token.token_hash == hash_token(raw) and raw not in token.token_hash
+    assert timedelta(days=2, hours=23) < token.expires_at - timezone.now() <= timedelta(days=3)
+    from rest_framework.test import APIClient
+
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {raw}")
+    assert client.get(f"{UC}/catalogs").status_code == 200
+    assert AuditEvent.objects.filter(action="token.issue", actor="ci_bot").exists()
+
+
+@pytest.mark.django_db
+def test_issue_token_command_refuses_unknown_user_and_bad_days(make_user):
+    with pytest.raises(CommandError):
+        call_command("issue_token", "ghost", stdout=StringIO())
+    make_user("ann")
+    with pytest.raises(CommandError, match="days"):
+        call_command("issue_token", "ann", "--days", "0", stdout=StringIO())
+
+
+@pytest.mark.django_db
+def test_token_api_shows_secret_once_and_revokes(make_user, api_as):
+    ann = make_user("ann")
+    api = api_as(ann)
+    created = api.post("/api/v1/tokens", {"name": "laptop", "days": 7}, format="json")
+    assert created.status_code == 201
+    raw = created.json()["token"]
+    listed = api.get("/api/v1/tokens").json()["tokens"]
+    assert {t["name"] for t in listed} == {"test", "laptop"}
+    assert all("token" not in t for t in listed)
+    from rest_framework.test import APIClient
+
+    other = APIClient()
+    other.credentials(HTTP_AUTHORIZATION=f"Bearer {raw}")
+    assert other.get(f"{UC}/catalogs").status_code == 200
+    assert api.delete(f"/api/v1/tokens/{created.json()['id']}").status_code == 200
+    response = other.get(f"{UC}/catalogs")
+    assert response.status_code == 401 and response.json()["error_code"] == "UNAUTHENTICATED"
+    assert AuditEvent.objects.filter(action="token.revoke", actor="ann").exists()
+    failure = AuditEvent.objects.filter(action="auth.failure").latest("id")
+    assert failure.outcome == "DENIED" and "revoked" in failure.details["reason"]
+
+
+@pytest.mark.django_db
+def test_cannot_revoke_someone_elses_token(make_user, api_as):
+    ann, bob = make_user("ann"), make_user("bob")
+    created = api_as(ann).post("/api/v1/tokens", {"name": "x"}, format="json").json()
+    response = api_as(bob).delete(f"/api/v1/tokens/{created['id']}")
+    assert response.status_code == 404
+    assert ApiToken.objects.get(pk=created["id"]).revoked_at is None
+
+
+@pytest.mark.django_db
+def test_expired_token_is_refused_and_audited(make_user, api_as):
+    ann = make_user("ann")
+    client = api_as(ann)
+    ApiToken.objects.filter(user=ann).update(expires_at=timezone.now() - timedelta(seconds=1))
+    response = client.get(f"{UC}/catalogs")
+    assert response.status_code == 401
+    assert "Bearer" in response["WWW-Authenticate"]
+    assert "expired" in AuditEvent.objects.filter(action="auth.failure").latest("id").details["reason"]
+
+
+@pytest.mark.django_db
+def test_inactive_user_token_is_refused(make_user, api_as):
+    ann = make_user("ann")
+    client = api_as(ann)
+    ann.is_active = False
+    ann.save()
+    assert client.get(f"{UC}/catalogs").status_code == 401
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "header",
+    ["Bearer nope", "Bearer ", "Token abc", "Basic !!!notbase64", "Bearer " + "x" * 300],
+)
+def test_bad_credentials_answer_401_in_error_format(db, header):
+    from rest_framework.test import APIClient
+
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=header)
+    response = client.get(f"{UC}/catalogs")
+    assert response.status_code == 401
+    assert response.json()["error_code"] == "UNAUTHENTICATED"
+
+
+@pytest.mark.django_db
+def test_basic_auth_with_token_as_password_works_for_mlflow_clients(make_user):
+    import base64
+
+    from rest_framework.test import APIClient
+
+    from tests.conftest import token_for
+
+    ann = make_user("ann")
+    raw = token_for(ann)
+    client = APIClient()
+    creds = base64.b64encode(f"ann:{raw}".encode()).decode()
+    client.credentials(HTTP_AUTHORIZATION=f"Basic {creds}")
+    assert client.get(f"{UC}/catalogs").status_code == 200
+
+
+@pytest.mark.django_db
+def test_read_only_token_cannot_write(admin_user, api_as):
+    response = api_as(admin_user, scope="read").post(
+        f"{UC}/catalogs", {"name": "nope"}, format="json"
+    )
+    assert response.status_code == 403
+    assert "read-only" in response.json()["message"]
+
+
+@pytest.mark.django_db
+def test_token_guessing_is_throttled_per_client_address(db):
+    from rest_framework.test import APIClient
+
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION="Bearer stw_guess")
+    statuses = [client.get(f"{UC}/catalogs", REMOTE_ADDR="10.9.9.9").status_code
+                for _ in range(35)]
+    assert statuses[:30] == [401] * 30
+    assert statuses[-1] == 429
+    # Another client is not affected.
+    assert client.get(f"{UC}/catalogs", REMOTE_ADDR="10.9.9.8").status_code == 401
+
+
+@pytest.mark.django_db
+@override_settings(STEWARD_NUM_PROXIES=1)
+def test_throttle_uses_the_real_client_behind_a_proxy(db):
+    from rest_framework.test import APIClient
+
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION="Bearer stw_guess")
+    for _ in range(30):
+        client.get(f"{UC}/catalogs", REMOTE_ADDR="10.0.0.1", HTTP_X_FORWARDED_FOR="1.1.1.1")
+    blocked = client.get(f"{UC}/catalogs", REMOTE_ADDR="10.0.0.1", HTTP_X_FORWARDED_FOR="1.1.1.1")
+    assert blocked.status_code == 429
+    other = client.get(f"{UC}/catalogs", REMOTE_ADDR="10.0.0.1", HTTP_X_FORWARDED_FOR="2.2.2.2")
+    assert other.status_code == 401
+    event = AuditEvent.objects.filter(action="auth.failure").latest("id")
+    assert event.source_address == "2.2.2.2"
+
+
+@pytest.mark.django_db
+def test_session_login_is_audited(make_user, client):
+    make_user("ann", is_staff=True)
+    client.post("/admin/login/", {"username": "ann", "password": "wrong"})
+    client.post("/admin/login/", {"username": "ann", "password": "x-unused-pw"})
+    outcomes = list(
+        AuditEvent.objects.filter(action="auth.login").values_list("actor", "outcome")
+    )
+    assert outcomes == [("ann", "DENIED"), ("ann", "SUCCESS")]
+
+
+@pytest.mark.django_db
+def test_session_writes_need_csrf(make_user):
+    from django.test import Client
+
+    user = make_user("ann", admin=True)
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(user)
+    response = client.post(f"{UC}/catalogs", {"name": "x"}, content_type="application/json")
+    assert response.status_code == 403
+    assert client.get(f"{UC}/catalogs").status_code == 200
+
+
+@pytest.mark.django_db
+def test_password_guessing_is_throttled(make_user, client):
+    make_user("ann", is_staff=True)
+    for _ in range(30):
+        client.post("/admin/login/", {"username": "ann", "password": "wrong"})
+    # Even the right password is refused while the address is throttled.
+    client.post("/admin/login/", {"username": "ann", "password": "x-unused-pw"})
+    assert "_auth_user_id" not in client.session
+    assert not AuditEvent.objects.filter(action="auth.login", outcome="SUCCESS").exists()
