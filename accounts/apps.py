@@ -6,4 +6,14 @@ class AccountsConfig(AppConfig):
     verbose_name = "Principals"
 
     def ready(self) -> None:
+        from auditlog.registry import auditlog
+        from django.contrib.auth.models import Group
+
         from accounts import schema, signals  # noqa: F401  (OpenAPI schemes, login audit)
+        from accounts.models import ApiToken, GroupNesting, GroupProfile, User
+
+        auditlog.register(User, exclude_fields=["password", "last_login"])
+        auditlog.register(Group)
+        auditlog.register(GroupNesting)
+        auditlog.register(GroupProfile)
+        auditlog.register(ApiToken, exclude_fields=["token_hash", "last_used_at"])

@@ -10,5 +10,15 @@ class CatalogConfig(AppConfig):
 
         from catalog import models
 
-        for model in (models.Metastore, models.Catalog, models.Schema):
+        for model in (
+            models.Metastore,
+            models.Catalog,
+            models.Schema,
+            models.MetastoreUserGrant,
+            models.MetastoreGroupGrant,
+            models.CatalogUserGrant,
+            models.CatalogGroupGrant,
+            models.SchemaUserGrant,
+            models.SchemaGroupGrant,
+        ):
             auditlog.register(model)

@@ -8,6 +8,7 @@ class RegistryConfig(AppConfig):
     def ready(self) -> None:
         from auditlog.registry import auditlog
 
-        from registry.models import RegisteredModel
+        from registry.models import ModelGroupGrant, ModelUserGrant, RegisteredModel
 
-        auditlog.register(RegisteredModel)
+        for model in (RegisteredModel, ModelUserGrant, ModelGroupGrant):
+            auditlog.register(model)

@@ -190,3 +190,15 @@ def _tamper(sql: str, params: list) -> None:
 
 def test_actor_dataclass_has_a_request_id():
     assert len(Actor(user=None).request_id) == 32  # type: ignore[arg-type]
+
+
+def test_auditlog_is_registered_on_every_model():
+    from auditlog.registry import auditlog
+    from django.apps import apps
+
+    ours = [
+        m for m in apps.get_models()
+        if m._meta.app_label in {"accounts", "catalog", "registry"}
+    ]
+    missing = [m.__name__ for m in ours if not auditlog.contains(m)]
+    assert missing == []

@@ -1,0 +1,27 @@
+from django.contrib import admin
+from django.contrib.auth.admin import UserAdmin
+
+from accounts.models import ApiToken, GroupNesting, User
+
+
+@admin.register(User)
+class StewardUserAdmin(UserAdmin):
+    fieldsets = (*UserAdmin.fieldsets, ("Steward", {"fields": ("kind", "display_name", "external_id")}))
+    list_display = ["username", "kind", "email", "is_active", "is_staff"]
+    list_filter = ["kind", "is_active", "is_staff"]
+
+
+@admin.register(GroupNesting)
+class GroupNestingAdmin(admin.ModelAdmin):
+    list_display = ["child", "parent"]
+
+
+@admin.register(ApiToken)
+class ApiTokenAdmin(admin.ModelAdmin):
+    """Tokens are issued through the API or `issue_token`; here they can only be looked at."""
+
+    list_display = ["name", "user", "prefix", "scope", "expires_at", "last_used_at", "revoked_at"]
+    readonly_fields = [f.name for f in ApiToken._meta.fields]
+
+    def has_add_permission(self, request):
+        return False
