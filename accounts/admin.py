@@ -6,7 +6,10 @@ from accounts.models import ApiToken, GroupNesting, User
 
 @admin.register(User)
 class StewardUserAdmin(UserAdmin):
-    fieldsets = (*UserAdmin.fieldsets, ("Steward", {"fields": ("kind", "display_name", "external_id")}))
+    fieldsets = (
+        *UserAdmin.fieldsets,
+        ("Steward", {"fields": ("kind", "display_name", "external_id")}),
+    )
     list_display = ["username", "kind", "email", "is_active", "is_staff"]
     list_filter = ["kind", "is_active", "is_staff"]
 

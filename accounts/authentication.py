@@ -27,7 +27,9 @@ class TooManyFailures(StewardError):
 
 
 def _failure_key(request) -> str:
-    return f"authfail:{getattr(request, 'client_address', '') or request.META.get('REMOTE_ADDR', '')}"
+    return (
+        f"authfail:{getattr(request, 'client_address', '') or request.META.get('REMOTE_ADDR', '')}"
+    )
 
 
 def count_failure(request) -> None:

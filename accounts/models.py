@@ -49,6 +49,9 @@ class GroupProfile(models.Model):
     group = models.OneToOneField(Group, on_delete=models.CASCADE, related_name="profile")
     external_id = models.CharField(max_length=255, blank=True, db_index=True)
 
+    def __str__(self) -> str:
+        return f"{self.group_id}: {self.external_id}"
+
 
 class ApiToken(models.Model):
     """A bearer token: random, stored only as its SHA-256, shown once, revocable, expiring."""

@@ -36,7 +36,11 @@ def api_token_issue(
     if actor.token is not None and user.pk == actor.user.pk and actor.read_only:
         raise PermissionDenied("A read-only token cannot issue tokens.")
     days = settings.STEWARD_TOKEN_DEFAULT_DAYS if days is None else days
-    if not isinstance(days, int) or isinstance(days, bool) or not 1 <= days <= settings.STEWARD_TOKEN_MAX_DAYS:
+    if (
+        not isinstance(days, int)
+        or isinstance(days, bool)
+        or not 1 <= days <= settings.STEWARD_TOKEN_MAX_DAYS
+    ):
         raise InvalidParameter(f"days must be between 1 and {settings.STEWARD_TOKEN_MAX_DAYS}.")
     if scope not in ApiToken.Scope.values:
         raise InvalidParameter(f"scope must be one of {', '.join(ApiToken.Scope.values)}.")
@@ -57,8 +61,13 @@ def api_token_issue(
         action="token.issue",
         securable_type="token",
         securable=f"{user.username}/{token.pk}",
-        details={"name": token.name, "prefix": token.prefix, "scope": scope, "days": days,
-                 "for": user.username},
+        details={
+            "name": token.name,
+            "prefix": token.prefix,
+            "scope": scope,
+            "days": days,
+            "for": user.username,
+        },
     )
     return token, raw
 
@@ -87,7 +96,5 @@ def group_add_member_group(*, parent: Group, child: Group) -> None:
     if parent.pk == child.pk:
         raise InvalidParameter("A group cannot contain itself.")
     if child.pk in authz.group_closure(group_ids=[parent.pk]):
-        raise InvalidParameter(
-            f"Nesting '{child.name}' in '{parent.name}' would create a cycle."
-        )
+        raise InvalidParameter(f"Nesting '{child.name}' in '{parent.name}' would create a cycle.")
     GroupNesting.objects.get_or_create(parent=parent, child=child)

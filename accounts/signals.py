@@ -19,8 +19,12 @@ def _request_meta(request) -> tuple[str, str]:
 def audit_login(sender, request, user, **kwargs):
     address, request_id = _request_meta(request)
     audit_event_write(
-        actor=Actor(user=user, auth_method="password", source_address=address,
-                    request_id=request_id or "login"),
+        actor=Actor(
+            user=user,
+            auth_method="password",
+            source_address=address,
+            request_id=request_id or "login",
+        ),
         action="auth.login",
     )
 

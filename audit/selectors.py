@@ -50,12 +50,18 @@ def audit_event_search(
     if actor_name:
         qs = qs.filter(actor=actor_name)
     if action:
-        qs = qs.filter(action__startswith=action) if action.endswith(".") else qs.filter(action=action)
+        qs = (
+            qs.filter(action__startswith=action)
+            if action.endswith(".")
+            else qs.filter(action=action)
+        )
     if securable:
         qs = qs.filter(securable=securable.lower())
     if outcome:
         if outcome.upper() not in AuditEvent.Outcome.values:
-            raise InvalidParameter(f"outcome must be one of {', '.join(AuditEvent.Outcome.values)}.")
+            raise InvalidParameter(
+                f"outcome must be one of {', '.join(AuditEvent.Outcome.values)}."
+            )
         qs = qs.filter(outcome=outcome.upper())
     start, end = _time(since, "since"), _time(until, "until")
     if start:

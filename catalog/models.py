@@ -39,6 +39,9 @@ class Securable(models.Model):
     class Meta:
         abstract = True
 
+    def __str__(self) -> str:
+        return getattr(self, "full_name", self.name)
+
     @property
     def owner_name(self) -> str:
         if self.owner_user_id:
@@ -46,9 +49,6 @@ class Securable(models.Model):
         if self.owner_group_id:
             return self.owner_group.name
         return ""
-
-    def __str__(self) -> str:
-        return getattr(self, "full_name", self.name)
 
 
 class Metastore(models.Model):
@@ -64,12 +64,12 @@ class Metastore(models.Model):
         default_permissions = ()
         permissions = guardian_permissions(SecurableType.METASTORE)
 
+    def __str__(self) -> str:
+        return self.name
+
     @property
     def full_name(self) -> str:
         return str(self.id)
-
-    def __str__(self) -> str:
-        return self.name
 
 
 class Catalog(Securable):
@@ -83,7 +83,9 @@ class Catalog(Securable):
         constraints = [
             models.UniqueConstraint(fields=["name"], name="uniq_catalog_name"),
             models.CheckConstraint(
-                condition=~(models.Q(owner_user__isnull=False) & models.Q(owner_group__isnull=False)),
+                condition=~(
+                    models.Q(owner_user__isnull=False) & models.Q(owner_group__isnull=False)
+                ),
                 name="catalog_single_owner",
             ),
         ]
@@ -107,26 +109,36 @@ class Schema(Securable):
         constraints = [
             models.UniqueConstraint(fields=["catalog", "name"], name="uniq_schema_name"),
             models.CheckConstraint(
-                condition=~(models.Q(owner_user__isnull=False) & models.Q(owner_group__isnull=False)),
+                condition=~(
+                    models.Q(owner_user__isnull=False) & models.Q(owner_group__isnull=False)
+                ),
                 name="schema_single_owner",
             ),
         ]
 
 
 class MetastoreUserGrant(UserObjectPermissionBase):
-    content_object = models.ForeignKey(Metastore, on_delete=models.CASCADE, related_name="user_grants")
+    content_object = models.ForeignKey(
+        Metastore, on_delete=models.CASCADE, related_name="user_grants"
+    )
 
 
 class MetastoreGroupGrant(GroupObjectPermissionBase):
-    content_object = models.ForeignKey(Metastore, on_delete=models.CASCADE, related_name="group_grants")
+    content_object = models.ForeignKey(
+        Metastore, on_delete=models.CASCADE, related_name="group_grants"
+    )
 
 
 class CatalogUserGrant(UserObjectPermissionBase):
-    content_object = models.ForeignKey(Catalog, on_delete=models.CASCADE, related_name="user_grants")
+    content_object = models.ForeignKey(
+        Catalog, on_delete=models.CASCADE, related_name="user_grants"
+    )
 
 
 class CatalogGroupGrant(GroupObjectPermissionBase):
-    content_object = models.ForeignKey(Catalog, on_delete=models.CASCADE, related_name="group_grants")
+    content_object = models.ForeignKey(
+        Catalog, on_delete=models.CASCADE, related_name="group_grants"
+    )
 
 
 class SchemaUserGrant(UserObjectPermissionBase):
@@ -134,4 +146,6 @@ class SchemaUserGrant(UserObjectPermissionBase):
 
 
 class SchemaGroupGrant(GroupObjectPermissionBase):
-    content_object = models.ForeignKey(Schema, on_delete=models.CASCADE, related_name="group_grants")
+    content_object = models.ForeignKey(
+        Schema, on_delete=models.CASCADE, related_name="group_grants"
+    )

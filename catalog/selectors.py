@@ -201,5 +201,3 @@ def _effective_for(who: User | Group, securable) -> Effective:
         name = who.name
     sources, missing = authz.explain(p, securable)
     return Effective(principal=name, sources=[] if missing else sources, missing_gate=missing)
-
-

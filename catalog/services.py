@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.contrib.auth.models import Group
 from django.db import IntegrityError, transaction
 from django.db.models import Value
 from django.db.models.functions import Concat, Substr
@@ -319,5 +318,3 @@ def _privileges(raw, grantable, securable) -> list[Privilege]:
             )
         out.append(privilege)
     return sorted(set(out))
-
-

@@ -2,25 +2,60 @@
 
 from __future__ import annotations
 
+import codecs
+import json
+import re
 from datetime import datetime
 
+from django.conf import settings
 from rest_framework import serializers
 from rest_framework.exceptions import ParseError
+from rest_framework.parsers import JSONParser
 
 from core.errors import InvalidParameter
+from core.pagination import decode_token
+
+
+def _no_duplicate_keys(pairs: list) -> dict:
+    out: dict = {}
+    for key, value in pairs:
+        if key in out:
+            raise ValueError(f"duplicate key {key[:64]!r}")
+        out[key] = value
+    return out
+
+
+def _no_constant(name: str):
+    raise ValueError(f"{name} is not valid JSON")
+
+
+class StrictJSONParser(JSONParser):
+    """JSON bodies without duplicate keys or NaN, and no 500 on absurd nesting.
+
+    With duplicate keys a proxy, a log and Steward could each read a different value; refuse.
+    """
+
+    def parse(self, stream, media_type=None, parser_context=None):
+        encoding = (parser_context or {}).get("encoding", settings.DEFAULT_CHARSET)
+        try:
+            return json.load(
+                codecs.getreader(encoding)(stream),
+                object_pairs_hook=_no_duplicate_keys,
+                parse_constant=_no_constant,
+            )
+        except (ValueError, RecursionError) as exc:
+            raise ParseError(f"JSON parse error - {str(exc)[:200]}") from None
 
 
 def json_body(request) -> dict:
-    """The request body as a JSON object ({} when empty); anything else is refused."""
-    try:
-        data = request.data
-    except ParseError:
-        raise
-    if data is None or data == {} or data == "":
-        return {}
-    if not hasattr(data, "keys"):
+    """The request body as a JSON object ({} when there is no body); anything else is refused.
+
+    `null`, `""`, lists, strings and numbers are refused rather than read as "no body".
+    """
+    data = request.data  # ParseError and UnsupportedMediaType propagate as 400 and 415
+    if not isinstance(data, dict):
         raise InvalidParameter("The request body must be a JSON object.")
-    return dict(data.items()) if not isinstance(data, dict) else data
+    return dict(data.items())
 
 
 def query_bool(request, name: str, default: bool = False) -> bool:
@@ -43,6 +78,21 @@ def query_one(request, name: str) -> str | None:
     if len(values) > 1:
         raise InvalidParameter(f"{name} given more than once.")
     return values[0] if values else None
+
+
+_PAGE_KEY = re.compile(r"[\x21-\x7e]{1,1024}")
+
+
+def query_page_token(request) -> str | None:
+    """page_token, refused (400) unless it decodes to a key a list could have produced.
+
+    The key reaches a `>` filter; NUL or control characters there made PostgreSQL fail (500).
+    """
+    token = query_one(request, "page_token")
+    key = decode_token(token)
+    if key is not None and not _PAGE_KEY.fullmatch(key):
+        raise InvalidParameter("Invalid page_token.")
+    return token
 
 
 def epoch_ms(value: datetime | None) -> int | None:

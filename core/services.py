@@ -29,8 +29,10 @@ def governed(action: str, *, atomic: bool = True):
             depth_token = _depth.set(_depth.get() + 1)
             rid_token = _request_id.set(actor.request_id)
             try:
-                with set_actor(actor.user if actor.user.is_authenticated else None,
-                               remote_addr=actor.source_address or None):
+                with set_actor(
+                    actor.user if actor.user.is_authenticated else None,
+                    remote_addr=actor.source_address or None,
+                ):
                     if atomic:
                         with transaction.atomic():
                             return fn(*args, actor=actor, **kwargs)

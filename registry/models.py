@@ -24,7 +24,9 @@ class RegisteredModel(Securable):
         constraints = [
             models.UniqueConstraint(fields=["schema", "name"], name="uniq_model_name"),
             models.CheckConstraint(
-                condition=~(models.Q(owner_user__isnull=False) & models.Q(owner_group__isnull=False)),
+                condition=~(
+                    models.Q(owner_user__isnull=False) & models.Q(owner_group__isnull=False)
+                ),
                 name="model_single_owner",
             ),
         ]

@@ -21,8 +21,16 @@ class TokenInputSerializer(serializers.Serializer):
 class TokenOutputSerializer(serializers.ModelSerializer):
     class Meta:
         model = ApiToken
-        fields = ["id", "name", "prefix", "scope", "created_at", "expires_at", "last_used_at",
-                  "revoked_at"]
+        fields = [
+            "id",
+            "name",
+            "prefix",
+            "scope",
+            "created_at",
+            "expires_at",
+            "last_used_at",
+            "revoked_at",
+        ]
 
 
 class TokensView(APIView):

@@ -18,8 +18,19 @@ class AuditEventOutputSerializer(serializers.ModelSerializer):
     class Meta:
         model = AuditEvent
         fields = [
-            "id", "occurred_at", "actor", "auth_method", "source_address", "action",
-            "securable_type", "securable", "outcome", "request_id", "details", "prev_hash", "hash",
+            "id",
+            "occurred_at",
+            "actor",
+            "auth_method",
+            "source_address",
+            "action",
+            "securable_type",
+            "securable",
+            "outcome",
+            "request_id",
+            "details",
+            "prev_hash",
+            "hash",
         ]
 
 

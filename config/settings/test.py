@@ -9,4 +9,8 @@ CELERY_TASK_ALWAYS_EAGER = True
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 ALLOWED_HOSTS = ["*"]
-LOGGING = {"version": 1, "disable_existing_loggers": False, "root": {"level": env("STEWARD_LOG_LEVEL", "WARNING")}}
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "root": {"level": env("STEWARD_LOG_LEVEL", "WARNING")},
+}

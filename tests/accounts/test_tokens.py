@@ -90,7 +90,9 @@ def test_expired_token_is_refused_and_audited(make_user, api_as):
     response = client.get(f"{UC}/catalogs")
     assert response.status_code == 401
     assert "Bearer" in response["WWW-Authenticate"]
-    assert "expired" in AuditEvent.objects.filter(action="auth.failure").latest("id").details["reason"]
+    assert (
+        "expired" in AuditEvent.objects.filter(action="auth.failure").latest("id").details["reason"]
+    )
 
 
 @pytest.mark.django_db
@@ -148,8 +150,7 @@ def test_token_guessing_is_throttled_per_client_address(db):
 
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION="Bearer stw_guess")
-    statuses = [client.get(f"{UC}/catalogs", REMOTE_ADDR="10.9.9.9").status_code
-                for _ in range(35)]
+    statuses = [client.get(f"{UC}/catalogs", REMOTE_ADDR="10.9.9.9").status_code for _ in range(35)]
     assert statuses[:30] == [401] * 30
     assert statuses[-1] == 429
     # Another client is not affected.
@@ -178,9 +179,7 @@ def test_session_login_is_audited(make_user, client):
     make_user("ann", is_staff=True)
     client.post("/admin/login/", {"username": "ann", "password": "wrong"})
     client.post("/admin/login/", {"username": "ann", "password": "x-unused-pw"})
-    outcomes = list(
-        AuditEvent.objects.filter(action="auth.login").values_list("actor", "outcome")
-    )
+    outcomes = list(AuditEvent.objects.filter(action="auth.login").values_list("actor", "outcome"))
     assert outcomes == [("ann", "DENIED"), ("ann", "SUCCESS")]
 
 

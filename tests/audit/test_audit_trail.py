@@ -18,14 +18,21 @@ UC = "/api/2.1/unity-catalog"
 def test_write_leaves_event_with_actor_address_and_request_id(admin_user, api_as):
     api = api_as(admin_user)
     response = api.post(
-        f"{UC}/catalogs", {"name": "sales"}, format="json",
-        HTTP_X_REQUEST_ID="req-123", REMOTE_ADDR="10.1.2.3",
+        f"{UC}/catalogs",
+        {"name": "sales"},
+        format="json",
+        HTTP_X_REQUEST_ID="req-123",
+        REMOTE_ADDR="10.1.2.3",
     )
     assert response.status_code == 200
     assert response["X-Request-Id"] == "req-123"
     event = AuditEvent.objects.get(action="catalog.create")
     assert (event.actor, event.auth_method, event.securable, event.outcome) == (
-        "root", "token", "sales", "SUCCESS")
+        "root",
+        "token",
+        "sales",
+        "SUCCESS",
+    )
     assert event.source_address == "10.1.2.3"
     assert event.request_id == "req-123"
 
@@ -197,8 +204,7 @@ def test_auditlog_is_registered_on_every_model():
     from django.apps import apps
 
     ours = [
-        m for m in apps.get_models()
-        if m._meta.app_label in {"accounts", "catalog", "registry"}
+        m for m in apps.get_models() if m._meta.app_label in {"accounts", "catalog", "registry"}
     ]
     missing = [m.__name__ for m in ours if not auditlog.contains(m)]
     assert missing == []

@@ -12,7 +12,9 @@ def test_catalog_schema_model_lifecycle(admin_user, api_as):
     r = api.post(f"{UC}/schemas", {"name": "ml", "catalog_name": "main"}, format="json")
     assert r.status_code == 200 and r.json()["full_name"] == "main.ml"
     r = api.post(
-        f"{UC}/models", {"name": "churn", "catalog_name": "main", "schema_name": "ml"}, format="json"
+        f"{UC}/models",
+        {"name": "churn", "catalog_name": "main", "schema_name": "ml"},
+        format="json",
     )
     assert r.json()["full_name"] == "main.ml.churn"
     r = api.delete(f"{UC}/catalogs/main")

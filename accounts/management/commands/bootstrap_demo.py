@@ -29,8 +29,9 @@ class Command(BaseCommand):
         user = User.objects.filter(username=admin).first()
         if user is None:
             password = secrets.token_urlsafe(12)
-            user = User.objects.create_user(username=admin, password=password, is_staff=True,
-                                            is_superuser=True)
+            user = User.objects.create_user(
+                username=admin, password=password, is_staff=True, is_superuser=True
+            )
             self.stdout.write(f"Admin account: {admin} / password: {password}")
         else:
             self.stdout.write(f"Admin account '{admin}' exists (password unchanged).")

@@ -27,5 +27,7 @@ class Command(BaseCommand):
             token, raw = api_token_issue(actor=actor, user=user, name=name, days=days, scope=scope)
         except StewardError as exc:
             raise CommandError(exc.message) from exc
-        self.stderr.write(f"Token '{token.name}' for {username}, expires {token.expires_at:%Y-%m-%d}.")
+        self.stderr.write(
+            f"Token '{token.name}' for {username}, expires {token.expires_at:%Y-%m-%d}."
+        )
         self.stdout.write(raw)

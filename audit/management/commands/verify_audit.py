@@ -11,5 +11,7 @@ class Command(BaseCommand):
     def handle(self, *args, **options):
         report = verify_chain()
         if not report.ok:
-            raise CommandError(f"Audit chain broken after {report.checked} events: {report.problem}")
+            raise CommandError(
+                f"Audit chain broken after {report.checked} events: {report.problem}"
+            )
         self.stdout.write(f"Audit chain intact: {report.checked} events.")

@@ -9,14 +9,18 @@ from core.api import StrictCharField, StringMapField, epoch_ms
 
 class CatalogCreateInputSerializer(serializers.Serializer):
     name = StrictCharField(max_length=255)
-    comment = StrictCharField(required=False, allow_blank=True, allow_null=True, trim_whitespace=False)
+    comment = StrictCharField(
+        required=False, allow_blank=True, allow_null=True, trim_whitespace=False
+    )
     properties = StringMapField(required=False, allow_null=True)
     storage_root = StrictCharField(required=False, allow_blank=True, allow_null=True)
 
 
 class SecurableUpdateInputSerializer(serializers.Serializer):
     new_name = StrictCharField(required=False, allow_null=True, max_length=255)
-    comment = StrictCharField(required=False, allow_blank=True, allow_null=True, trim_whitespace=False)
+    comment = StrictCharField(
+        required=False, allow_blank=True, allow_null=True, trim_whitespace=False
+    )
     properties = StringMapField(required=False, allow_null=True)
     owner = StrictCharField(required=False, allow_null=True, max_length=255)
 
@@ -29,7 +33,9 @@ class ModelCreateInputSerializer(serializers.Serializer):
     name = StrictCharField(max_length=255)
     catalog_name = StrictCharField(max_length=255)
     schema_name = StrictCharField(max_length=255)
-    comment = StrictCharField(required=False, allow_blank=True, allow_null=True, trim_whitespace=False)
+    comment = StrictCharField(
+        required=False, allow_blank=True, allow_null=True, trim_whitespace=False
+    )
     storage_location = StrictCharField(required=False, allow_blank=True, allow_null=True)
 
 

@@ -9,7 +9,7 @@ from rest_framework.views import APIView
 from catalog import selectors, services
 from catalog.api.uc import serializers as s
 from core.actor import actor_from_request
-from core.api import json_body, query_bool, query_one, validated
+from core.api import StrictJSONParser, json_body, query_bool, query_one, query_page_token, validated
 from core.errors import InvalidParameter
 from core.permissions import IsAuthenticatedPrincipal
 from registry import selectors as model_selectors
@@ -24,6 +24,7 @@ FORCE = [OpenApiParameter("force", bool, description="Delete even if not empty."
 
 class UCView(APIView):
     permission_classes = [IsAuthenticatedPrincipal]
+    parser_classes = [StrictJSONParser]
 
     def actor(self):
         return actor_from_request(self.request)
@@ -40,11 +41,13 @@ class CatalogsView(UCView):
         items, token = selectors.catalog_list(
             actor=self.actor(),
             max_results=query_one(request, "max_results"),
-            page_token=query_one(request, "page_token"),
+            page_token=query_page_token(request),
         )
         return Response({"catalogs": [s.catalog_out(c) for c in items], "next_page_token": token})
 
-    @extend_schema(request=s.CatalogCreateInputSerializer, responses=dict, operation_id="uc_create_catalog")
+    @extend_schema(
+        request=s.CatalogCreateInputSerializer, responses=dict, operation_id="uc_create_catalog"
+    )
     def post(self, request):
         data = validated(s.CatalogCreateInputSerializer, json_body(request))
         _no_storage(data, "storage_root")
@@ -62,7 +65,9 @@ class CatalogDetailView(UCView):
     def get(self, request, name):
         return Response(s.catalog_out(selectors.catalog_get(actor=self.actor(), name=name)))
 
-    @extend_schema(request=s.SecurableUpdateInputSerializer, responses=dict, operation_id="uc_update_catalog")
+    @extend_schema(
+        request=s.SecurableUpdateInputSerializer, responses=dict, operation_id="uc_update_catalog"
+    )
     def patch(self, request, name):
         data = validated(s.SecurableUpdateInputSerializer, json_body(request))
         obj = services.catalog_update(actor=self.actor(), name=name, **data)
@@ -85,11 +90,13 @@ class SchemasView(UCView):
             actor=self.actor(),
             catalog_name=query_one(request, "catalog_name"),
             max_results=query_one(request, "max_results"),
-            page_token=query_one(request, "page_token"),
+            page_token=query_page_token(request),
         )
         return Response({"schemas": [s.schema_out(x) for x in items], "next_page_token": token})
 
-    @extend_schema(request=s.SchemaCreateInputSerializer, responses=dict, operation_id="uc_create_schema")
+    @extend_schema(
+        request=s.SchemaCreateInputSerializer, responses=dict, operation_id="uc_create_schema"
+    )
     def post(self, request):
         data = validated(s.SchemaCreateInputSerializer, json_body(request))
         _no_storage(data, "storage_root")
@@ -108,7 +115,9 @@ class SchemaDetailView(UCView):
     def get(self, request, full_name):
         return Response(s.schema_out(selectors.schema_get(actor=self.actor(), full_name=full_name)))
 
-    @extend_schema(request=s.SecurableUpdateInputSerializer, responses=dict, operation_id="uc_update_schema")
+    @extend_schema(
+        request=s.SecurableUpdateInputSerializer, responses=dict, operation_id="uc_update_schema"
+    )
     def patch(self, request, full_name):
         data = validated(s.SecurableUpdateInputSerializer, json_body(request))
         obj = services.schema_update(actor=self.actor(), full_name=full_name, **data)
@@ -124,7 +133,11 @@ class SchemaDetailView(UCView):
 
 class ModelsView(UCView):
     @extend_schema(
-        parameters=[OpenApiParameter("catalog_name", str), OpenApiParameter("schema_name", str), *PAGE_PARAMS],
+        parameters=[
+            OpenApiParameter("catalog_name", str),
+            OpenApiParameter("schema_name", str),
+            *PAGE_PARAMS,
+        ],
         responses=dict,
         operation_id="uc_list_models",
     )
@@ -134,13 +147,15 @@ class ModelsView(UCView):
             catalog_name=query_one(request, "catalog_name"),
             schema_name=query_one(request, "schema_name"),
             max_results=query_one(request, "max_results"),
-            page_token=query_one(request, "page_token"),
+            page_token=query_page_token(request),
         )
         return Response(
             {"registered_models": [s.model_out(m) for m in items], "next_page_token": token}
         )
 
-    @extend_schema(request=s.ModelCreateInputSerializer, responses=dict, operation_id="uc_create_model")
+    @extend_schema(
+        request=s.ModelCreateInputSerializer, responses=dict, operation_id="uc_create_model"
+    )
     def post(self, request):
         data = validated(s.ModelCreateInputSerializer, json_body(request))
         obj = model_services.registered_model_create(actor=self.actor(), **data)
@@ -153,10 +168,14 @@ class ModelDetailView(UCView):
         obj = model_selectors.registered_model_get(actor=self.actor(), full_name=full_name)
         return Response(s.model_out(obj))
 
-    @extend_schema(request=s.SecurableUpdateInputSerializer, responses=dict, operation_id="uc_update_model")
+    @extend_schema(
+        request=s.SecurableUpdateInputSerializer, responses=dict, operation_id="uc_update_model"
+    )
     def patch(self, request, full_name):
         data = validated(s.SecurableUpdateInputSerializer, json_body(request))
-        obj = model_services.registered_model_update(actor=self.actor(), full_name=full_name, **data)
+        obj = model_services.registered_model_update(
+            actor=self.actor(), full_name=full_name, **data
+        )
         return Response(s.model_out(obj))
 
     @extend_schema(parameters=FORCE, responses=dict, operation_id="uc_delete_model")
@@ -168,7 +187,11 @@ class ModelDetailView(UCView):
 
 
 class PermissionsView(UCView):
-    @extend_schema(parameters=[OpenApiParameter("principal", str)], responses=dict, operation_id="uc_get_permissions")
+    @extend_schema(
+        parameters=[OpenApiParameter("principal", str)],
+        responses=dict,
+        operation_id="uc_get_permissions",
+    )
     def get(self, request, securable_type, full_name):
         assignments = selectors.permissions_get(
             actor=self.actor(),
@@ -178,7 +201,11 @@ class PermissionsView(UCView):
         )
         return Response(s.assignments_out(assignments))
 
-    @extend_schema(request=s.UpdatePermissionsInputSerializer, responses=dict, operation_id="uc_update_permissions")
+    @extend_schema(
+        request=s.UpdatePermissionsInputSerializer,
+        responses=dict,
+        operation_id="uc_update_permissions",
+    )
     def patch(self, request, securable_type, full_name):
         data = validated(s.UpdatePermissionsInputSerializer, json_body(request))
         assignments = services.permissions_update(
@@ -191,7 +218,11 @@ class PermissionsView(UCView):
 
 
 class EffectivePermissionsView(UCView):
-    @extend_schema(parameters=[OpenApiParameter("principal", str)], responses=dict, operation_id="uc_get_effective_permissions")
+    @extend_schema(
+        parameters=[OpenApiParameter("principal", str)],
+        responses=dict,
+        operation_id="uc_get_effective_permissions",
+    )
     def get(self, request, securable_type, full_name):
         effective = selectors.effective_permissions(
             actor=self.actor(),
