@@ -1,5 +1,6 @@
 """Request id and client address: every audit event carries both."""
 
+import ipaddress
 import re
 import uuid
 
@@ -8,15 +9,23 @@ from django.conf import settings
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 
 
+def _ip(value: str) -> str:
+    """A canonical IP address, or '' for anything else (the header is client-controlled)."""
+    try:
+        return str(ipaddress.ip_address(value.strip()))
+    except ValueError:
+        return ""
+
+
 def client_address(request) -> str:
     """The real client address: REMOTE_ADDR, or the entry the trusted proxies appended."""
-    remote = request.META.get("REMOTE_ADDR", "") or ""
+    remote = _ip(request.META.get("REMOTE_ADDR", "") or "")
     hops = settings.STEWARD_NUM_PROXIES
     if hops > 0:
         forwarded = [p.strip() for p in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",")]
         forwarded = [p for p in forwarded if p]
         if len(forwarded) >= hops:
-            return forwarded[-hops]
+            return _ip(forwarded[-hops]) or remote
     return remote
 
 

@@ -8,12 +8,28 @@ from rest_framework.permissions import BasePermission
 from core.errors import PermissionDenied, Unauthenticated
 
 
+def _audit_refusal(request, reason: str, actor=None) -> None:
+    """Door policies refuse before any service runs; the refusal is still an audit event."""
+    from audit.services import audit_event_write
+
+    audit_event_write(
+        actor=actor,
+        action="api.access",
+        outcome="DENIED",
+        auth_method=actor.auth_method if actor else "anonymous",
+        source_address=getattr(request, "client_address", ""),
+        request_id=getattr(request, "request_id", ""),
+        details={"reason": reason, "method": request.method, "path": request.path[:300]},
+    )
+
+
 class IsAuthenticatedPrincipal(BasePermission):
     """Any authenticated, active principal; object checks happen in the service layer."""
 
     def has_permission(self, request, view) -> bool:
         user = request.user
         if not (user and user.is_authenticated and user.is_active):
+            _audit_refusal(request, "not authenticated")
             raise Unauthenticated("Authentication required: send 'Authorization: Bearer <token>'.")
         return True
 
@@ -26,7 +42,9 @@ class IsMetastoreAdmin(IsAuthenticatedPrincipal):
         from catalog import authz
         from core.actor import actor_from_request
 
-        if not authz.is_admin(actor_from_request(request)):
+        actor = actor_from_request(request)
+        if not authz.is_admin(actor):
+            _audit_refusal(request, "not a metastore admin", actor)
             raise PermissionDenied("Only metastore admins may use this endpoint.")
         return True
 

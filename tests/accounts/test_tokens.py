@@ -204,3 +204,27 @@ def test_password_guessing_is_throttled(make_user, client):
     client.post("/admin/login/", {"username": "ann", "password": "x-unused-pw"})
     assert "_auth_user_id" not in client.session
     assert not AuditEvent.objects.filter(action="auth.login", outcome="SUCCESS").exists()
+
+
+@pytest.mark.django_db
+def test_anonymous_refusal_is_audited(client):
+    response = client.get(f"{UC}/catalogs", REMOTE_ADDR="10.4.4.4")
+    assert response.status_code == 401
+    event = AuditEvent.objects.get(action="api.access")
+    assert (event.outcome, event.source_address) == ("DENIED", "10.4.4.4")
+
+
+@pytest.mark.django_db
+@override_settings(STEWARD_NUM_PROXIES=1)
+@pytest.mark.parametrize("forwarded", ["not-an-ip", "1.2.3.4; DROP", "::ffff:zz", "x" * 500])
+def test_garbage_forwarded_for_falls_back_to_the_peer_address(admin_user, api_as, forwarded):
+    api = api_as(admin_user)
+    response = api.post(
+        f"{UC}/catalogs",
+        {"name": "c1"},
+        format="json",
+        REMOTE_ADDR="10.0.0.7",
+        HTTP_X_FORWARDED_FOR=forwarded,
+    )
+    assert response.status_code == 200
+    assert AuditEvent.objects.get(action="catalog.create").source_address == "10.0.0.7"

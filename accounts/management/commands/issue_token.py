@@ -22,7 +22,7 @@ class Command(BaseCommand):
         if user is None:
             raise CommandError(f"No active user '{username}'.")
         # The operator at the console acts as the user the token is for.
-        actor = Actor(user=user, auth_method="cli", source_address="local")
+        actor = Actor(user=user, auth_method="cli", source_address="")
         try:
             token, raw = api_token_issue(actor=actor, user=user, name=name, days=days, scope=scope)
         except StewardError as exc:
