@@ -166,6 +166,8 @@ def catalog_update(
             raise AlreadyExists(f"Catalog '{obj.name}' already exists.")
         _rename_descendants(old_prefix=old, new_prefix=obj.name, catalog=obj)
         changes["name"] = {"from": old, "to": obj.name}
+    if not changes:
+        return obj  # nothing to change: no stamp, no audit event
     stamp(obj, actor)
     save_existing(obj, "Catalog")
     audit_write(actor, "catalog.update", obj, changes)
@@ -249,6 +251,8 @@ def schema_update(
             raise AlreadyExists(f"Schema '{obj.full_name}' already exists.")
         _rename_descendants(old_prefix=old, new_prefix=obj.full_name, schema=obj)
         changes["name"] = {"from": old, "to": obj.full_name}
+    if not changes:
+        return obj  # nothing to change: no stamp, no audit event
     stamp(obj, actor)
     save_existing(obj, "Schema")
     audit_write(actor, "schema.update", obj, changes)

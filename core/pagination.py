@@ -2,11 +2,15 @@
 
 import base64
 import json
+import re
 
 from core.errors import InvalidParameter
 
 DEFAULT_PAGE = 100
 MAX_PAGE = 1000
+# Keys a list can have produced: printable ASCII. Anything else (NUL made PostgreSQL fail) is a
+# forged token.
+_KEY = re.compile(r"[\x21-\x7e]{1,1024}")
 
 
 def clamp_page_size(raw) -> int:
@@ -33,7 +37,7 @@ def decode_token(token) -> str | None:
         padded = token + "=" * (-len(token) % 4)
         data = json.loads(base64.urlsafe_b64decode(padded.encode("ascii")))
         key = data["k"]
-        if not isinstance(key, str):
+        if not isinstance(key, str) or not _KEY.fullmatch(key):
             raise ValueError
         return key
     except (ValueError, KeyError, TypeError, UnicodeError):

@@ -54,3 +54,10 @@ class Public(BasePermission):
 
     def has_permission(self, request, view) -> bool:
         return True
+
+
+class DenyAll(BasePermission):
+    """The default for a view that names no policy: nobody gets in (fail closed)."""
+
+    def has_permission(self, request, view) -> bool:
+        raise PermissionDenied("This endpoint has no authorization rule.")

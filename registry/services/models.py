@@ -73,6 +73,8 @@ def registered_model_update(
         if RegisteredModel.objects.filter(full_name=obj.full_name).exists():
             raise AlreadyExists(f"Registered model '{obj.full_name}' already exists.")
         changes["name"] = {"from": old, "to": obj.full_name}
+    if not changes:
+        return obj  # nothing to change: no stamp, no audit event
     stamp(obj, actor)
     save_existing(obj, "Registered model")
     audit_write(actor, "registered_model.update", obj, changes)

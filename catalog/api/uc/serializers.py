@@ -7,8 +7,14 @@ from rest_framework import serializers
 from core.api import StrictCharField, StringMapField, epoch_ms
 
 
+def NameField(**kwargs):  # noqa: N802 - a field factory, used like a field class
+    """A securable or principal name, never trimmed: " main" must not quietly become "main"
+    in a body when the same spelling in a path is refused (one canonical form per door)."""
+    return StrictCharField(max_length=255, trim_whitespace=False, **kwargs)
+
+
 class CatalogCreateInputSerializer(serializers.Serializer):
-    name = StrictCharField(max_length=255)
+    name = NameField()
     comment = StrictCharField(
         required=False, allow_blank=True, allow_null=True, trim_whitespace=False
     )
@@ -17,22 +23,22 @@ class CatalogCreateInputSerializer(serializers.Serializer):
 
 
 class SecurableUpdateInputSerializer(serializers.Serializer):
-    new_name = StrictCharField(required=False, allow_null=True, max_length=255)
+    new_name = NameField(required=False, allow_null=True)
     comment = StrictCharField(
         required=False, allow_blank=True, allow_null=True, trim_whitespace=False
     )
     properties = StringMapField(required=False, allow_null=True)
-    owner = StrictCharField(required=False, allow_null=True, max_length=255)
+    owner = NameField(required=False, allow_null=True)
 
 
 class SchemaCreateInputSerializer(CatalogCreateInputSerializer):
-    catalog_name = StrictCharField(max_length=255)
+    catalog_name = NameField()
 
 
 class ModelCreateInputSerializer(serializers.Serializer):
-    name = StrictCharField(max_length=255)
-    catalog_name = StrictCharField(max_length=255)
-    schema_name = StrictCharField(max_length=255)
+    name = NameField()
+    catalog_name = NameField()
+    schema_name = NameField()
     comment = StrictCharField(
         required=False, allow_blank=True, allow_null=True, trim_whitespace=False
     )
@@ -40,7 +46,7 @@ class ModelCreateInputSerializer(serializers.Serializer):
 
 
 class PermissionsChangeSerializer(serializers.Serializer):
-    principal = StrictCharField(max_length=255)
+    principal = NameField()
     add = serializers.ListField(child=StrictCharField(), required=False, allow_null=True)
     remove = serializers.ListField(child=StrictCharField(), required=False, allow_null=True)
 

@@ -9,7 +9,7 @@ from rest_framework.views import APIView
 from catalog import selectors, services
 from catalog.api.uc import serializers as s
 from core.actor import actor_from_request
-from core.api import StrictJSONParser, json_body, query_bool, query_one, query_page_token, validated
+from core.api import json_body, query_bool, query_one, validated
 from core.errors import InvalidParameter
 from core.permissions import IsAuthenticatedPrincipal
 from registry import selectors as model_selectors
@@ -24,7 +24,6 @@ FORCE = [OpenApiParameter("force", bool, description="Delete even if not empty."
 
 class UCView(APIView):
     permission_classes = [IsAuthenticatedPrincipal]
-    parser_classes = [StrictJSONParser]
 
     def actor(self):
         return actor_from_request(self.request)
@@ -41,7 +40,7 @@ class CatalogsView(UCView):
         items, token = selectors.catalog_list(
             actor=self.actor(),
             max_results=query_one(request, "max_results"),
-            page_token=query_page_token(request),
+            page_token=query_one(request, "page_token"),
         )
         return Response({"catalogs": [s.catalog_out(c) for c in items], "next_page_token": token})
 
@@ -90,7 +89,7 @@ class SchemasView(UCView):
             actor=self.actor(),
             catalog_name=query_one(request, "catalog_name"),
             max_results=query_one(request, "max_results"),
-            page_token=query_page_token(request),
+            page_token=query_one(request, "page_token"),
         )
         return Response({"schemas": [s.schema_out(x) for x in items], "next_page_token": token})
 
@@ -147,7 +146,7 @@ class ModelsView(UCView):
             catalog_name=query_one(request, "catalog_name"),
             schema_name=query_one(request, "schema_name"),
             max_results=query_one(request, "max_results"),
-            page_token=query_page_token(request),
+            page_token=query_one(request, "page_token"),
         )
         return Response(
             {"registered_models": [s.model_out(m) for m in items], "next_page_token": token}
