@@ -8,7 +8,16 @@ class RegistryConfig(AppConfig):
     def ready(self) -> None:
         from auditlog.registry import auditlog
 
-        from registry.models import ModelGroupGrant, ModelUserGrant, RegisteredModel
+        from registry import models
 
-        for model in (RegisteredModel, ModelUserGrant, ModelGroupGrant):
+        for model in (
+            models.RegisteredModel,
+            models.ModelUserGrant,
+            models.ModelGroupGrant,
+            models.ModelVersion,
+            models.RegisteredModelTag,
+            models.ModelVersionTag,
+            models.ModelAlias,
+            models.AliasHistory,
+        ):
             auditlog.register(model)
