@@ -44,15 +44,28 @@ def decode_token(token) -> str | None:
         raise InvalidParameter("Invalid page_token.") from None
 
 
-def page(queryset, *, key_field: str, max_results, page_token):
-    """One page by keyset on a unique, ordered field; returns (items, next_page_token)."""
+def page(queryset, *, key_field: str, max_results, page_token, two_step: bool = False):
+    """One page by keyset on a unique, ordered field; returns (items, next_page_token).
+
+    With `two_step`, the filtered, ordered walk selects only primary keys, and the page's rows
+    are fetched afterwards by key (one more query): the walk over a large table with a
+    selective visibility filter then reads narrow rows, and the heavy columns and joins are
+    loaded for just the rows returned.
+    """
     size = clamp_page_size(max_results)
     after = decode_token(page_token)
     qs = queryset.order_by(key_field)
     if after is not None:
         qs = qs.filter(**{f"{key_field}__gt": after})
-    items = list(qs[: size + 1])
-    if len(items) > size:
+    if two_step:
+        keys = list(qs.values_list("pk", flat=True)[: size + 1])
+        rows = {obj.pk: obj for obj in queryset.filter(pk__in=keys[:size]).order_by()}
+        items = [rows[pk] for pk in keys[:size] if pk in rows]
+        more = len(keys) > size
+    else:
+        items = list(qs[: size + 1])
+        more = len(items) > size
         items = items[:size]
-        return items, encode_token(getattr(items[-1], key_field))
+    if more and items:
+        return items, encode_token(str(getattr(items[-1], key_field)))
     return items, None

@@ -6,7 +6,7 @@ from __future__ import annotations
 import functools
 from contextvars import ContextVar
 
-from auditlog.context import set_actor
+from auditlog.context import auditlog_value, set_actor
 from django.db import transaction
 
 from core.actor import Actor
@@ -28,6 +28,10 @@ def governed(action: str, *, atomic: bool = True):
         def wrapper(*args, actor: Actor, **kwargs):
             depth_token = _depth.set(_depth.get() + 1)
             rid_token = _request_id.set(actor.request_id)
+            # django-auditlog's set_actor disconnects whatever context is current when it exits,
+            # so a nested one would leave the outer receiver connected for the life of the
+            # process (jazzband/django-auditlog#846); restore the outer context ourselves.
+            outer_context = auditlog_value.get(None)
             try:
                 with set_actor(
                     actor.user if actor.user.is_authenticated else None,
@@ -53,6 +57,8 @@ def governed(action: str, *, atomic: bool = True):
                     )
                 raise
             finally:
+                if outer_context is not None:
+                    auditlog_value.set(outer_context)
                 _request_id.reset(rid_token)
                 _depth.reset(depth_token)
 

@@ -38,7 +38,22 @@ def registered_model_list(
         catalog = catalog_lookup(catalog_name)
         authz.require_visible(actor, catalog)
         qs = qs.filter(schema__catalog=catalog)
-    qs = authz.visible_models(actor, qs).select_related(
-        "schema__catalog", "owner_user", "owner_group"
+    qs = (
+        authz.visible_models(actor, qs)
+        .select_related("schema__catalog", "owner_user", "owner_group")
+        .only(*LIST_FIELDS)
     )
-    return page(qs, key_field="full_name", max_results=max_results, page_token=page_token)
+    return page(
+        qs, key_field="full_name", max_results=max_results, page_token=page_token, two_step=True
+    )
+
+
+# What a listed model renders: its own columns and the names of its parents and owner (not,
+# for instance, the owner's password hash).
+LIST_FIELDS = [
+    *(f.name for f in RegisteredModel._meta.concrete_fields),
+    "schema__name",
+    "schema__catalog__name",
+    "owner_user__username",
+    "owner_group__name",
+]

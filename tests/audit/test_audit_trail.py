@@ -208,3 +208,19 @@ def test_auditlog_is_registered_on_every_model():
     ]
     missing = [m.__name__ for m in ours if not auditlog.contains(m)]
     assert missing == []
+
+
+@pytest.mark.django_db
+def test_requests_leave_no_auditlog_receivers_behind(admin_user, api_as, tree):
+    """Nested actor contexts (middleware + service + selector) must not leak signal receivers."""
+    from auditlog.models import LogEntry
+    from django.db.models.signals import pre_save
+
+    tree("a.b.c")
+    api = api_as(admin_user)
+    api.get(f"{UC}/models/a.b.c")
+    before = len(pre_save._live_receivers(LogEntry)[0])
+    for _ in range(20):
+        assert api.get(f"{UC}/models/a.b.c").status_code == 200
+        api.patch(f"{UC}/models/a.b.c", {"comment": "x"}, format="json")
+    assert len(pre_save._live_receivers(LogEntry)[0]) == before
