@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from django.conf import settings
 from django.contrib.auth.models import Group
 from django.db import connection
-from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.db.models import CharField, Exists, OuterRef, Q, QuerySet, Value
 
 from catalog.models import (
     Catalog,
@@ -79,9 +79,7 @@ def group_closure(*, user_id: int | None = None, group_ids: Iterable[int] = ()) 
         params.append(user_id)
     ids = list(group_ids)
     if ids:
-        seeds.append(
-            f"SELECT id FROM {group_table} WHERE id IN ({', '.join(['%s'] * len(ids))})"
-        )
+        seeds.append(f"SELECT id FROM {group_table} WHERE id IN ({', '.join(['%s'] * len(ids))})")
         params.extend(ids)
     if not seeds:
         return {}
@@ -203,9 +201,15 @@ def _held_along(p: Principals, chain: list, cache: dict | None = None) -> list[s
 
 def _gates_ok(chain: list, held: list[set[Privilege]]) -> tuple[bool, str]:
     for securable, privileges in zip(chain, held, strict=True):
-        if securable.securable_type == SecurableType.CATALOG and Privilege.USE_CATALOG not in privileges:
+        if (
+            securable.securable_type == SecurableType.CATALOG
+            and Privilege.USE_CATALOG not in privileges
+        ):
             return False, f"USE CATALOG on catalog {securable.full_name}"
-        if securable.securable_type == SecurableType.SCHEMA and Privilege.USE_SCHEMA not in privileges:
+        if (
+            securable.securable_type == SecurableType.SCHEMA
+            and Privilege.USE_SCHEMA not in privileges
+        ):
             return False, f"USE SCHEMA on schema {securable.full_name}"
     return True, ""
 
@@ -249,7 +253,9 @@ def require(actor: Actor, privilege: Privilege, securable) -> None:
         return
     type_label = str(securable.securable_type).replace("_", " ")
     if not can_see(actor, securable):
-        exc: Exception = NotFound(f"{type_label.capitalize()} '{securable.full_name}' does not exist.")
+        exc: Exception = NotFound(
+            f"{type_label.capitalize()} '{securable.full_name}' does not exist."
+        )
     elif actor.read_only and privilege not in READ_PRIVILEGES:
         exc = PermissionDenied("This token is read-only.")
     else:
@@ -281,17 +287,40 @@ def require_visible(actor: Actor, securable) -> None:
 
 
 def _level_privileges(actor: Actor, securable_type: SecurableType) -> dict[Any, set[Privilege]]:
-    """All grants and ownerships of the actor at one level of the tree; two queries, cached."""
+    """All grants and ownerships of the actor at one level of the tree; one query, cached.
+
+    Each row also carries the parent catalog (for schemas), kept in `actor.cache` under
+    ("parents", type) so that model visibility needs no further lookup.
+    """
     key = ("level", securable_type)
     if key in actor.cache:
         return actor.cache[key]
     p = principals(actor)
-    result = granted(p, securable_type)
     model = Catalog if securable_type == SecurableType.CATALOG else Schema
-    owned = model.objects.filter(_owned_q(p)).values_list("pk", flat=True)
-    for pk in owned:
-        result[pk].add(ALL)
+    parent = "pk" if securable_type == SecurableType.CATALOG else "catalog_id"
+    user_table, group_table = _grant_tables(securable_type)
+    user_q, group_q = _principal_filter(p)
+    owned_marker = Value(ALL.codename, output_field=CharField())
+    rows = (
+        user_table.objects.filter(user_q)
+        .values_list("content_object_id", f"content_object__{parent}", "permission__codename")
+        .union(
+            group_table.objects.filter(group_q).values_list(
+                "content_object_id", f"content_object__{parent}", "permission__codename"
+            ),
+            model.objects.filter(_owned_q(p))
+            .annotate(marker=owned_marker)
+            .values_list("pk", parent, "marker"),
+            all=True,
+        )
+    )
+    result: dict[Any, set[Privilege]] = defaultdict(set)
+    parents: dict[Any, Any] = {}
+    for pk, parent_id, codename in rows:
+        result[pk].add(Privilege.from_codename(codename))
+        parents[pk] = parent_id
     actor.cache[key] = result
+    actor.cache[("parents", securable_type)] = parents
     return result
 
 
@@ -355,9 +384,7 @@ def visible_models(actor: Actor, queryset=None) -> QuerySet[RegisteredModel]:
     full_schemas, gated_schemas = [], []
     schema_rows = _level_privileges(actor, SecurableType.SCHEMA)
     if schema_rows:
-        parents = dict(
-            Schema.objects.filter(pk__in=list(schema_rows)).values_list("pk", "catalog_id")
-        )
+        parents = actor.cache[("parents", SecurableType.SCHEMA)]
         for pk, privs in schema_rows.items():
             catalog_id = parents.get(pk)
             if catalog_id not in use:
@@ -424,7 +451,9 @@ def explain(p: Principals, securable) -> tuple[list[Source], str]:
         if _owns(p, node):
             for expanded in sorted(applicable):
                 sources.append(
-                    Source(expanded, node.securable_type, node.full_name, "OWNERSHIP", node.owner_name)
+                    Source(
+                        expanded, node.securable_type, node.full_name, "OWNERSHIP", node.owner_name
+                    )
                 )
     missing = ""
     if target_type != SecurableType.METASTORE:
@@ -443,12 +472,18 @@ class StewardPermissionBackend:
         return None
 
     def has_perm(self, user_obj, perm, obj=None) -> bool:
-        if obj is None or not isinstance(obj, (Metastore, Catalog, Schema)) and not hasattr(
-            obj, "securable_type"
+        if (
+            obj is None
+            or not isinstance(obj, (Metastore, Catalog, Schema))
+            and not hasattr(obj, "securable_type")
         ):
             return False
         try:
-            privilege = Privilege(perm) if perm in Privilege._value2member_map_ else Privilege.from_codename(perm.split(".")[-1])
+            privilege = (
+                Privilege(perm)
+                if perm in Privilege._value2member_map_
+                else Privilege.from_codename(perm.split(".")[-1])
+            )
         except ValueError:
             return False
         return check(Actor.system(user_obj), privilege, obj)

@@ -27,11 +27,11 @@ UC = "/api/2.1/unity-catalog"
 COPIES_SMALL, COPIES_LARGE = 1, 5
 
 # Fixed bounds (today's exact costs: a regression to N+1 would break them at once).
-MAX_MODEL_LIST = 8  # principals, catalog grants, owned catalogs, schema grants, owned schemas,
-#                     the granted schemas' parents, the page's keys, the page's rows
+MAX_MODEL_LIST = 5  # principals, catalog grants+ownerships, schema grants+ownerships (with
+#                     their catalogs), the page's keys, the page's rows
 MAX_CATALOG_LIST = 2  # principals, the page
-MAX_SCHEMA_LIST = 6  # lookup, principals, grants on the catalog (require_visible), catalog
-#                      grants, owned catalogs, the page
+MAX_SCHEMA_LIST = 5  # lookup, principals, grants on the catalog (require_visible), catalog
+#                      grants+ownerships, the page
 MAX_CHECK = 4  # principals, grants on the catalog, the schema, the model
 MAX_API_EXTRA = 1  # the bearer token lookup (last_used_at was just refreshed by a warm-up call)
 
