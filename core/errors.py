@@ -10,6 +10,7 @@ import logging
 from enum import StrEnum
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404, JsonResponse
 from rest_framework import exceptions as drf_exceptions
@@ -147,6 +148,11 @@ def exception_handler(exc, context) -> Response:
     if isinstance(exc, Http404):
         return Response(
             {"error_code": "RESOURCE_DOES_NOT_EXIST", "message": "Not found."}, status=404
+        )
+    if isinstance(exc, RequestDataTooBig):
+        return Response(
+            {"error_code": "INVALID_PARAMETER_VALUE", "message": "The request body is too large."},
+            status=400,
         )
     if isinstance(exc, DjangoPermissionDenied):
         return Response({"error_code": "PERMISSION_DENIED", "message": str(exc)}, status=403)

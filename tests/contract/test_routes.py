@@ -33,7 +33,9 @@ PUBLIC_PREFIXES = {
     "admin/": "Django admin: staff login enforced by the admin site itself (checked below)",
 }
 # Top-level packages whose classes may carry an authorization rule.
-PROJECT_PACKAGES = {"accounts", "audit", "catalog", "config", "core", "lineage", "registry"}
+PROJECT_PACKAGES = {
+    "accounts", "audit", "catalog", "config", "core", "lineage", "registry", "tracking"
+}
 PUBLIC_PERMISSIONS = {Public, AllowAny}
 METHODS = ["get", "post", "put", "patch", "delete", "options", "head"]
 SCIM_ERROR = "urn:ietf:params:scim:api:messages:2.0:Error"
