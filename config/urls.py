@@ -10,10 +10,16 @@ from core.permissions import Public
 urlpatterns = [
     path("healthz", core_views.HealthView.as_view()),
     path("readyz", core_views.ReadyView.as_view()),
+    path("api/2.1/unity-catalog/", include("registry.api.uc.urls")),
     path("api/2.1/unity-catalog/", include("catalog.api.uc.urls")),
     path("api/v1/", include("audit.api.urls")),
     path("api/v1/", include("accounts.api.urls")),
     path("api/scim/v2/", include("accounts.scim.urls")),
+    path("api/2.0/mlflow/", include("registry.api.mlflow.urls")),
+    path("api/2.0/mlflow/", include("tracking.api.mlflow.urls")),
+    path("api/3.0/mlflow/", include("tracking.api.mlflow.urls")),
+    path("api/v1/", include("tracking.api.v1.urls")),
+    path("api/2.0/mlflow-artifacts/", include("registry.api.artifacts.urls")),
     path(
         "api/schema/",
         SpectacularAPIView.as_view(permission_classes=[Public], authentication_classes=[]),

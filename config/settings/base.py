@@ -56,6 +56,7 @@ LOCAL_APPS = [
     "catalog",
     "registry",
     "lineage",
+    "tracking",
 ]
 INSTALLED_APPS = DJANGO_APPS + THIRD_PARTY_APPS + LOCAL_APPS
 
@@ -155,10 +156,20 @@ AUDITLOG_CID_GETTER = "core.services.current_request_id"
 # Steward
 STEWARD_ADMIN_GROUP = env("STEWARD_ADMIN_GROUP", "metastore_admins")
 STEWARD_METASTORE_NAME = env("STEWARD_METASTORE_NAME", "steward")
+STEWARD_DEFAULT_NAMESPACE = env("STEWARD_DEFAULT_NAMESPACE", "main.default")
 STEWARD_TOKEN_DEFAULT_DAYS = env_int("STEWARD_TOKEN_DEFAULT_DAYS", 90)
 STEWARD_TOKEN_MAX_DAYS = env_int("STEWARD_TOKEN_MAX_DAYS", 365)
 # How many reverse proxies sit in front of Steward; their X-Forwarded-For entries are trusted.
 STEWARD_NUM_PROXIES = env_int("STEWARD_NUM_PROXIES", 0)
+# Artifacts: "local" (files under STEWARD_ARTIFACT_ROOT) or "s3" (django-storages).
+STEWARD_ARTIFACT_STORAGE = env("STEWARD_ARTIFACT_STORAGE", "local")
+STEWARD_ARTIFACT_ROOT = env("STEWARD_ARTIFACT_ROOT", str(DATA_DIR / "artifacts"))
+STEWARD_S3_BUCKET = env("STEWARD_S3_BUCKET", "")
+STEWARD_S3_ENDPOINT_URL = env("STEWARD_S3_ENDPOINT_URL", "")
+STEWARD_S3_PREFIX = env("STEWARD_S3_PREFIX", "steward")
+STEWARD_MAX_ARTIFACT_BYTES = env_int("STEWARD_MAX_ARTIFACT_BYTES", 2 * 1024**3)  # per file
+# A version whose upload never finishes becomes FAILED_REGISTRATION after this many seconds.
+STEWARD_PENDING_VERSION_TIMEOUT = env_int("STEWARD_PENDING_VERSION_TIMEOUT", 3600)
 
 # Celery
 CELERY_BROKER_URL = env("REDIS_URL", "redis://127.0.0.1:6379/0")

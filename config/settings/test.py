@@ -1,5 +1,7 @@
 """Tests: SQLite unless DATABASE_URL says PostgreSQL; Celery eager; fast password hashing."""
 
+import tempfile
+
 from .base import *  # noqa: F403
 from .base import env
 
@@ -14,3 +16,6 @@ LOGGING = {
     "disable_existing_loggers": False,
     "root": {"level": env("STEWARD_LOG_LEVEL", "WARNING")},
 }
+
+# Each test process gets its own artifact store.
+STEWARD_ARTIFACT_ROOT = tempfile.mkdtemp(prefix="steward-test-artifacts-")

@@ -1,5 +1,36 @@
 """Reads of the model registry, filtered to what the actor may see."""
 
 from registry.selectors.models import registered_model_get, registered_model_list
+from registry.selectors.search import (
+    latest_versions_of,
+    model_aliases_of,
+    model_version_latest,
+    model_version_search,
+    parse_stages,
+    qualify_name,
+    registered_model_search,
+)
+from registry.selectors.versions import (
+    alias_history,
+    aliases_of,
+    model_version_by_alias,
+    model_version_get,
+    model_version_list,
+)
 
-__all__ = ["registered_model_get", "registered_model_list"]
+__all__ = [
+    "alias_history",
+    "aliases_of",
+    "latest_versions_of",
+    "model_aliases_of",
+    "model_version_by_alias",
+    "model_version_get",
+    "model_version_latest",
+    "model_version_list",
+    "model_version_search",
+    "parse_stages",
+    "qualify_name",
+    "registered_model_get",
+    "registered_model_list",
+    "registered_model_search",
+]

@@ -5,5 +5,33 @@ from registry.services.models import (
     registered_model_delete,
     registered_model_update,
 )
+from registry.services.versions import (
+    alias_delete,
+    alias_set,
+    model_version_create,
+    model_version_delete,
+    model_version_finalize,
+    model_version_tag_delete,
+    model_version_tag_set,
+    model_version_transition_stage,
+    model_version_update,
+    registered_model_tag_delete,
+    registered_model_tag_set,
+)
 
-__all__ = ["registered_model_create", "registered_model_delete", "registered_model_update"]
+__all__ = [
+    "alias_delete",
+    "alias_set",
+    "model_version_create",
+    "model_version_delete",
+    "model_version_finalize",
+    "model_version_tag_delete",
+    "model_version_tag_set",
+    "model_version_transition_stage",
+    "model_version_update",
+    "registered_model_create",
+    "registered_model_delete",
+    "registered_model_tag_delete",
+    "registered_model_tag_set",
+    "registered_model_update",
+]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from django.db import transaction
+
 from catalog import authz
 from catalog.privileges import Privilege
 from catalog.selectors import model_lookup, schema_lookup
@@ -14,10 +16,12 @@ from catalog.services import (
     stamp,
 )
 from core.actor import Actor
-from core.errors import AlreadyExists, InvalidParameter
+from core.errors import AlreadyExists, FailedPrecondition, InvalidParameter
 from core.names import canonical_name
 from core.services import governed
-from registry.models import RegisteredModel
+from registry import storage
+from registry.artifacts import delete_tree
+from registry.models import ModelVersion, RegisteredModel
 
 
 @governed("registered_model.create")
@@ -44,6 +48,7 @@ def registered_model_create(
             "storage_location is assigned by the server; external locations are not supported."
         )
     stamp(obj, actor, created=True)
+    obj.storage_location = storage.storage_uri(storage.model_prefix(obj))
     save_new(obj, "Registered model")
     audit_write(actor, "registered_model.create", obj)
     return obj
@@ -83,8 +88,15 @@ def registered_model_update(
 
 @governed("registered_model.delete")
 def registered_model_delete(*, actor: Actor, full_name, force: bool = False) -> None:
-    """Delete a model (MANAGE). Versions arrive later; `force` is accepted for UC parity."""
+    """Delete a model (MANAGE); one with live versions only with force. Files go after commit."""
     obj = model_lookup(full_name)
     authz.require(actor, Privilege.MANAGE, obj)
-    audit_write(actor, "registered_model.delete", obj, {"force": bool(force)})
+    live = obj.versions.exclude(lifecycle=ModelVersion.Lifecycle.DELETED).count()
+    if live and not force:
+        raise FailedPrecondition(
+            f"Registered model '{obj.full_name}' has {live} versions; use force=true."
+        )
+    audit_write(actor, "registered_model.delete", obj, {"force": bool(force), "versions": live})
+    prefix = storage.model_prefix(obj)
     obj.delete()
+    transaction.on_commit(lambda: delete_tree(prefix))

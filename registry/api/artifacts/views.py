@@ -1,0 +1,90 @@
+"""The MLflow artifact proxy door: parse, call one service or selector, render.
+
+Authentication is the project's (bearer or basic tokens; a session needs its CSRF token) and
+runs before the body is touched; what a path may do is decided in
+registry.services.artifact_proxy. PUT bodies are streamed to the service, never parsed.
+"""
+
+from __future__ import annotations
+
+import io
+
+from django.http import FileResponse
+from rest_framework.parsers import BaseParser
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from core.actor import actor_from_request
+from core.api import query_one
+from core.errors import InvalidParameter
+from core.permissions import IsAuthenticatedPrincipal
+from registry.services import artifact_proxy
+
+
+class RawBodyParser(BaseParser):
+    """Any content type: hands the view the unread body stream (an artifact is opaque bytes)."""
+
+    media_type = "*/*"
+
+    def parse(self, stream, media_type=None, parser_context=None):
+        return stream
+
+
+class ArtifactProxyBase(APIView):
+    """Authenticated principals only; each path is authorized by the service."""
+
+    permission_classes = [IsAuthenticatedPrincipal]
+    # MLflow's protocol, not part of Steward's OpenAPI document.
+    schema = None
+
+
+class ArtifactListView(ArtifactProxyBase):
+    """GET ?path=<dir>: {"files": [{"path", "is_dir", "file_size"}]}, or {} when empty."""
+
+    def get(self, request):
+        files = artifact_proxy.artifact_list(
+            actor=actor_from_request(request), path=query_one(request, "path")
+        )
+        return Response({"files": files} if files else {})
+
+
+def _content_length(request) -> int | None:
+    raw = request.META.get("CONTENT_LENGTH") or ""
+    if raw == "":
+        if "chunked" in request.META.get("HTTP_TRANSFER_ENCODING", "").lower():
+            raise InvalidParameter("Uploads need a Content-Length header.")
+        return None
+    if not raw.isdigit():
+        raise InvalidParameter("Content-Length must be a number.")
+    return int(raw)
+
+
+class ArtifactView(ArtifactProxyBase):
+    """PUT uploads (replacing), GET downloads (streamed), DELETE removes a file or a tree."""
+
+    parser_classes = [RawBodyParser]
+
+    def get(self, request, artifact_path: str):
+        handle, filename = artifact_proxy.artifact_open(
+            actor=actor_from_request(request), path=artifact_path
+        )
+        response = FileResponse(handle, content_type="application/octet-stream")
+        response["Content-Disposition"] = "attachment"
+        response["X-Content-Type-Options"] = "nosniff"
+        return response
+
+    def put(self, request, artifact_path: str):
+        length = _content_length(request)
+        body = request.data  # the raw stream, or {} when there is no body
+        stream = body if hasattr(body, "read") else io.BytesIO(b"")
+        artifact_proxy.artifact_upload(
+            actor=actor_from_request(request),
+            path=artifact_path,
+            stream=stream,
+            content_length=length,
+        )
+        return Response({})
+
+    def delete(self, request, artifact_path: str):
+        artifact_proxy.artifact_delete(actor=actor_from_request(request), path=artifact_path)
+        return Response({})

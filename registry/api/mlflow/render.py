@@ -1,0 +1,76 @@
+"""MLflow's JSON shapes for registered models and model versions.
+
+Proto `string` fields (version, run_id) are strings, int64 timestamps numbers, and a version
+always carries its `status` (a missing one parses as PENDING_REGISTRATION and makes the client
+poll for minutes). Names are rendered as Steward stores them: `catalog.schema.model`.
+"""
+
+from __future__ import annotations
+
+from core.api import epoch_ms
+from registry import selectors
+
+
+def _kv(rows) -> list[dict]:
+    return [{"key": row.key, "value": row.value} for row in rows]
+
+
+def version_out(version, aliases: list[str] | None = None) -> dict:
+    out = {
+        "name": version.model.full_name,
+        "version": str(version.version),
+        "creation_timestamp": epoch_ms(version.created_at),
+        "last_updated_timestamp": epoch_ms(version.updated_at),
+        "user_id": version.created_by,
+        "current_stage": version.stage,
+        "description": version.description,
+        "source": version.source,
+        "run_id": version.run_id,
+        "status": version.status,
+        "status_message": version.status_message,
+        "tags": _kv(version.tags.all()),
+        "aliases": list(aliases or []),
+        "run_link": "",
+    }
+    if version.logged_model_id:
+        out["model_id"] = version.logged_model_id
+    return out
+
+
+def versions_out(versions) -> list[dict]:
+    """Several versions with their aliases (one query for all of them)."""
+    aliases = selectors.aliases_of([v.pk for v in versions])
+    return [version_out(v, aliases.get(v.pk)) for v in versions]
+
+
+def models_out(models) -> list[dict]:
+    """Registered models with tags, aliases and their latest version per stage (a few queries
+    for the whole list, not per model)."""
+    models = list(models)
+    latest = selectors.latest_versions_of(models)
+    aliases = selectors.model_aliases_of(models)
+    version_aliases = selectors.aliases_of([v.pk for vs in latest.values() for v in vs])
+    out = []
+    for model in models:
+        out.append(
+            {
+                "name": model.full_name,
+                "creation_timestamp": epoch_ms(model.created_at),
+                "last_updated_timestamp": epoch_ms(model.updated_at),
+                "user_id": model.created_by,
+                "description": model.comment,
+                "tags": _kv(model.tags.all()),
+                "aliases": [
+                    {"alias": alias, "version": str(number)}
+                    for alias, number in aliases.get(model.pk, [])
+                ],
+                "latest_versions": [
+                    version_out(v, version_aliases.get(v.pk)) for v in latest.get(model.pk, [])
+                ],
+            }
+        )
+    return out
+
+
+def model_out(model) -> dict:
+    return models_out([model])[0]

@@ -1,0 +1,194 @@
+"""Unity Catalog door for model versions, aliases and temporary credentials."""
+
+from __future__ import annotations
+
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import serializers
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from core.actor import actor_from_request
+from core.api import StrictCharField, epoch_ms, json_body, query_one, validated
+from core.errors import InvalidParameter
+from core.permissions import IsAuthenticatedPrincipal
+from registry import selectors, services
+from registry.services.credentials import model_version_credentials
+
+
+class VersionCreateInputSerializer(serializers.Serializer):
+    model_name = StrictCharField(max_length=255, trim_whitespace=False)
+    catalog_name = StrictCharField(max_length=255, trim_whitespace=False)
+    schema_name = StrictCharField(max_length=255, trim_whitespace=False)
+    source = StrictCharField(max_length=2048, trim_whitespace=False)
+    run_id = StrictCharField(required=False, allow_blank=True, allow_null=True, max_length=64)
+    comment = StrictCharField(
+        required=False, allow_blank=True, allow_null=True, trim_whitespace=False
+    )
+
+
+class VersionUpdateInputSerializer(serializers.Serializer):
+    comment = StrictCharField(
+        required=False, allow_blank=True, allow_null=True, trim_whitespace=False
+    )
+
+
+class AliasInputSerializer(serializers.Serializer):
+    version_num = serializers.IntegerField(min_value=1)
+
+
+class CredentialsInputSerializer(serializers.Serializer):
+    catalog_name = StrictCharField(max_length=255, trim_whitespace=False)
+    schema_name = StrictCharField(max_length=255, trim_whitespace=False)
+    model_name = StrictCharField(max_length=255, trim_whitespace=False)
+    version = serializers.IntegerField(min_value=1)
+    operation = StrictCharField(max_length=64)
+
+
+def version_out(version, aliases: list[str] | None = None) -> dict:
+    model = version.model
+    return {
+        "model_name": model.name,
+        "catalog_name": model.schema.catalog.name,
+        "schema_name": model.schema.name,
+        "version": version.version,
+        "source": version.source,
+        "run_id": version.run_id or None,
+        "status": version.status,
+        "storage_location": version.storage_location,
+        "comment": version.description or None,
+        "aliases": [{"alias_name": a, "version_num": version.version} for a in aliases or []],
+        "created_at": epoch_ms(version.created_at),
+        "created_by": version.created_by or None,
+        "updated_at": epoch_ms(version.updated_at),
+        "updated_by": version.updated_by or None,
+        "id": str(version.id),
+    }
+
+
+class UCView(APIView):
+    permission_classes = [IsAuthenticatedPrincipal]
+
+    def actor(self):
+        return actor_from_request(self.request)
+
+    def render(self, version):
+        aliases = selectors.aliases_of([version.pk]).get(version.pk, [])
+        return Response(version_out(version, aliases))
+
+
+class VersionsCreateView(UCView):
+    @extend_schema(
+        request=VersionCreateInputSerializer, responses=dict, operation_id="uc_create_version"
+    )
+    def post(self, request):
+        data = validated(VersionCreateInputSerializer, json_body(request))
+        full_name = f"{data['catalog_name']}.{data['schema_name']}.{data['model_name']}"
+        version = services.model_version_create(
+            actor=self.actor(),
+            full_name=full_name,
+            source=data["source"],
+            run_id=data.get("run_id") or "",
+            description=data.get("comment"),
+        )
+        return self.render(version)
+
+
+class VersionsListView(UCView):
+    @extend_schema(
+        parameters=[OpenApiParameter("max_results", int), OpenApiParameter("page_token", str)],
+        responses=dict,
+        operation_id="uc_list_versions",
+    )
+    def get(self, request, full_name):
+        items, token = selectors.model_version_list(
+            actor=self.actor(),
+            full_name=full_name,
+            max_results=query_one(request, "max_results"),
+            page_token=query_one(request, "page_token"),
+        )
+        aliases = selectors.aliases_of([v.pk for v in items])
+        return Response(
+            {
+                "model_versions": [version_out(v, aliases.get(v.pk)) for v in items],
+                "next_page_token": token,
+            }
+        )
+
+
+class VersionDetailView(UCView):
+    @extend_schema(responses=dict, operation_id="uc_get_version")
+    def get(self, request, full_name, version):
+        return self.render(
+            selectors.model_version_get(actor=self.actor(), full_name=full_name, version=version)
+        )
+
+    @extend_schema(
+        request=VersionUpdateInputSerializer, responses=dict, operation_id="uc_update_version"
+    )
+    def patch(self, request, full_name, version):
+        data = validated(VersionUpdateInputSerializer, json_body(request))
+        obj = services.model_version_update(
+            actor=self.actor(),
+            full_name=full_name,
+            version=version,
+            description=data.get("comment"),
+        )
+        return self.render(obj)
+
+    @extend_schema(responses=dict, operation_id="uc_delete_version")
+    def delete(self, request, full_name, version):
+        services.model_version_delete(actor=self.actor(), full_name=full_name, version=version)
+        return Response({})
+
+
+class VersionFinalizeView(UCView):
+    @extend_schema(request=None, responses=dict, operation_id="uc_finalize_version")
+    def patch(self, request, full_name, version):
+        obj = services.model_version_finalize(
+            actor=self.actor(), full_name=full_name, version=version
+        )
+        return self.render(obj)
+
+
+class AliasView(UCView):
+    @extend_schema(responses=dict, operation_id="uc_get_alias")
+    def get(self, request, full_name, alias):
+        return self.render(
+            selectors.model_version_by_alias(actor=self.actor(), full_name=full_name, alias=alias)
+        )
+
+    @extend_schema(request=AliasInputSerializer, responses=dict, operation_id="uc_set_alias")
+    def put(self, request, full_name, alias):
+        data = validated(AliasInputSerializer, json_body(request))
+        services.alias_set(
+            actor=self.actor(), full_name=full_name, alias=alias, version=data["version_num"]
+        )
+        return self.render(
+            selectors.model_version_by_alias(actor=self.actor(), full_name=full_name, alias=alias)
+        )
+
+    @extend_schema(responses=dict, operation_id="uc_delete_alias")
+    def delete(self, request, full_name, alias):
+        services.alias_delete(actor=self.actor(), full_name=full_name, alias=alias)
+        return Response({})
+
+
+class CredentialsView(UCView):
+    @extend_schema(
+        request=CredentialsInputSerializer, responses=dict, operation_id="uc_version_credentials"
+    )
+    def post(self, request):
+        data = validated(CredentialsInputSerializer, json_body(request))
+        full_name = f"{data['catalog_name']}.{data['schema_name']}.{data['model_name']}"
+        if data["operation"] not in ("READ_MODEL_VERSION", "READ_WRITE_MODEL_VERSION"):
+            raise InvalidParameter(
+                "operation must be READ_MODEL_VERSION or READ_WRITE_MODEL_VERSION."
+            )
+        return Response(
+            model_version_credentials(
+                actor=self.actor(),
+                full_name=full_name,
+                version=data["version"],
+                operation=data["operation"],
+            )
+        )

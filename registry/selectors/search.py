@@ -1,0 +1,285 @@
+"""MLflow-style registry reads: model names with a default namespace, filtered searches of
+registered models and versions, and the latest version per stage.
+
+Search uses the filter grammar of tracking.search (clauses joined by AND); what a clause may
+name is decided here. Results are only what the actor may see (authz.visible_models).
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db.models import Exists, F, OuterRef, Q, Subquery
+
+from catalog import authz
+from core.actor import Actor
+from core.errors import InvalidParameter
+from core.names import split_full_name
+from core.pagination import clamp_page_size, decode_token, encode_token
+from core.services import governed
+from registry.models import (
+    ModelAlias,
+    ModelVersion,
+    ModelVersionTag,
+    RegisteredModel,
+    RegisteredModelTag,
+)
+from registry.selectors.versions import _visible_model
+from registry.services.versions import expire_if_overdue
+from tracking.search import Clause, bad, parse_filter, parse_order_by, string_condition
+
+STAGE_ORDER = [s.value for s in ModelVersion.Stage]
+_STAGES = {s.lower(): s for s in STAGE_ORDER}
+# Deep offsets make the database walk everything before them; page further with a filter.
+MAX_OFFSET = 100_000
+
+
+def qualify_name(value, *, field: str = "name") -> str:
+    """An MLflow registry name as a Steward full name: `c.s.m` as is, a bare `m` in the
+    default namespace (STEWARD_DEFAULT_NAMESPACE); any other shape is refused."""
+    if not isinstance(value, str) or not value:
+        raise InvalidParameter(f"{field} must be a non-empty string.")
+    if "." not in value:
+        value = f"{settings.STEWARD_DEFAULT_NAMESPACE}.{value}"
+    return ".".join(split_full_name(value, 3, field=field))
+
+
+def parse_stages(stages) -> list[str]:
+    """Stage names as MLflow spells them (any case in); none means every stage."""
+    if stages in (None, []):
+        return list(STAGE_ORDER)
+    if isinstance(stages, str) or not isinstance(stages, list):
+        raise InvalidParameter("stages must be a list of strings.")
+    out = []
+    for stage in stages:
+        if not isinstance(stage, str) or stage.lower() not in _STAGES:
+            raise InvalidParameter(
+                f"Invalid stage {str(stage)[:40]!r}; expected one of {', '.join(STAGE_ORDER)}."
+            )
+        if _STAGES[stage.lower()] not in out:
+            out.append(_STAGES[stage.lower()])
+    return out
+
+
+# --- filters -------------------------------------------------------------------------------
+
+
+def _name_q(op: str, value, *, full: str = "full_name", short: str = "name") -> Q:
+    """`name` compares with the full name; a bare name means the default namespace, and a
+    pattern matches either the full name or, in the default namespace, the short one."""
+    if op in {"=", "!="}:
+        if not isinstance(value, str):
+            raise bad("name needs a quoted string value")
+        target = value if "." in value else f"{settings.STEWARD_DEFAULT_NAMESPACE}.{value}"
+        q = Q(**{full: target.lower()})
+        return ~q if op == "!=" else q
+    if op in {"IN", "NOT IN"}:
+        targets = [
+            (v if "." in v else f"{settings.STEWARD_DEFAULT_NAMESPACE}.{v}").lower() for v in value
+        ]
+        q = Q(**{f"{full}__in": targets})
+        return ~q if op == "NOT IN" else q
+    if op in {"LIKE", "ILIKE"}:
+        if not isinstance(value, str):
+            raise bad(f"{op} needs a quoted string pattern")
+        in_default = Q(**{f"{full}__startswith": f"{settings.STEWARD_DEFAULT_NAMESPACE}."})
+        return string_condition(full, op, value) | (in_default & string_condition(short, op, value))
+    raise bad(f"operator {op} does not apply to name")
+
+
+def _tag_q(clause: Clause, table, parent: str) -> Q:
+    """MLflow's tag semantics: `!=` and NOT IN also match objects without the tag (the
+    client's `tag.mlflow.prompt.is_prompt != 'true'` must keep untagged models)."""
+    rows = table.objects.filter(**{parent: OuterRef("pk"), "key": clause.key})
+    if clause.op == "IS NULL":
+        return ~Q(Exists(rows))
+    if clause.op == "IS NOT NULL":
+        return Q(Exists(rows))
+    if clause.op == "!=":
+        return ~Q(Exists(rows.filter(string_condition("value", "=", clause.value))))
+    if clause.op == "NOT IN":
+        return ~Q(Exists(rows.filter(string_condition("value", "IN", clause.value))))
+    return Q(Exists(rows.filter(string_condition("value", clause.op, clause.value))))
+
+
+def _version_number_q(op: str, value) -> Q:
+    if isinstance(value, str) and value.isdigit() and len(value) <= 10:
+        value = float(value)
+    if not isinstance(value, float) or value != int(value):
+        raise bad("version_number needs an integer value")
+    lookups = {"=": "exact", ">": "gt", ">=": "gte", "<": "lt", "<=": "lte"}
+    if op == "!=":
+        return ~Q(version=int(value))
+    if op not in lookups:
+        raise bad(f"operator {op} does not apply to version_number")
+    return Q(**{f"version__{lookups[op]}": int(value)})
+
+
+def _model_clause_q(clause: Clause) -> Q:
+    if clause.entity == "tag":
+        return _tag_q(clause, RegisteredModelTag, "model")
+    if clause.entity == "attribute" and clause.key == "name":
+        return _name_q(clause.op, clause.value)
+    raise bad(
+        f"unsupported filter on registered models: {clause.entity}.{clause.key[:100]}; "
+        "use name or tag.<key>"
+    )
+
+
+def _version_clause_q(clause: Clause) -> Q:
+    if clause.entity == "tag":
+        return _tag_q(clause, ModelVersionTag, "version")
+    if clause.entity != "attribute":
+        raise bad(f"{clause.entity} filters are not supported on model versions")
+    if clause.key == "name":
+        return _name_q(clause.op, clause.value, full="model__full_name", short="model__name")
+    if clause.key == "version_number":
+        return _version_number_q(clause.op, clause.value)
+    if clause.key in {"run_id", "source_path", "source"}:
+        field = "run_id" if clause.key == "run_id" else "source"
+        if clause.op in {"IS NULL", "IS NOT NULL"}:
+            raise bad("IS NULL applies to tags only")
+        return string_condition(field, clause.op, clause.value)
+    raise bad(
+        f"unsupported filter on model versions: {clause.key[:100]!r}; use name, "
+        "version_number, run_id, source_path or tag.<key>"
+    )
+
+
+# --- ordering and pages ------------------------------------------------------------------------
+
+_MODEL_ORDER = {
+    "name": "full_name",
+    "creation_timestamp": "created_at",
+    "last_updated_timestamp": "updated_at",
+    "timestamp": "updated_at",
+}
+_VERSION_ORDER = {
+    "name": "model__full_name",
+    "version_number": "version",
+    "creation_timestamp": "created_at",
+    "last_updated_timestamp": "updated_at",
+    "timestamp": "updated_at",
+    "run_id": "run_id",
+}
+
+
+def _ordering(order_by, fields: dict[str, str], default: list) -> list:
+    terms = parse_order_by(order_by)
+    ordering = []
+    for term in terms:
+        if term.entity != "attribute" or term.key not in fields:
+            raise bad(f"cannot order by {term.key[:100]!r}; expected one of {sorted(fields)}")
+        expr = F(fields[term.key])
+        ordering.append(expr.asc() if term.ascending else expr.desc())
+    return ordering + default
+
+
+def _offset_page(qs, *, max_results, page_token):
+    """A page by offset (ordered searches cannot use a single keyset); the token is opaque."""
+    size = clamp_page_size(max_results)
+    raw = decode_token(page_token)
+    offset = 0
+    if raw is not None:
+        if not raw.isdigit() or int(raw) > MAX_OFFSET:
+            raise InvalidParameter("Invalid page_token.")
+        offset = int(raw)
+    items = list(qs[offset : offset + size + 1])
+    more = len(items) > size
+    return items[:size], (encode_token(str(offset + size)) if more else None)
+
+
+def _max_results(value):
+    if isinstance(value, bool) or (value is not None and not isinstance(value, (int, str))):
+        raise InvalidParameter("max_results must be an integer.")
+    return value
+
+
+# --- selectors -------------------------------------------------------------------------------
+
+
+@governed("registered_model.search", atomic=False)
+def registered_model_search(
+    *, actor: Actor, filter=None, max_results=None, order_by=None, page_token=None
+):
+    """Visible models matching an MLflow filter (name, tags), ordered and paged."""
+    q = Q()
+    for clause in parse_filter(filter):
+        q &= _model_clause_q(clause)
+    ordering = _ordering(order_by, _MODEL_ORDER, [F("full_name").asc()])
+    qs = (
+        authz.visible_models(actor, RegisteredModel.objects.filter(q))
+        .select_related("schema__catalog")
+        .prefetch_related("tags")
+        .order_by(*ordering)
+    )
+    return _offset_page(qs, max_results=_max_results(max_results), page_token=page_token)
+
+
+@governed("model_version.search", atomic=False)
+def model_version_search(
+    *, actor: Actor, filter=None, max_results=None, order_by=None, page_token=None
+):
+    """Live versions of visible models matching an MLflow filter, ordered and paged."""
+    q = Q()
+    for clause in parse_filter(filter):
+        q &= _version_clause_q(clause)
+    ordering = _ordering(
+        order_by, _VERSION_ORDER, [F("model__full_name").asc(), F("version").desc()]
+    )
+    visible = authz.visible_models(actor).values("pk")
+    qs = (
+        ModelVersion.objects.filter(q, model__in=visible)
+        .exclude(lifecycle=ModelVersion.Lifecycle.DELETED)
+        .select_related("model__schema__catalog")
+        .prefetch_related("tags")
+        .order_by(*ordering)
+    )
+    items, token = _offset_page(qs, max_results=_max_results(max_results), page_token=page_token)
+    for item in items:
+        expire_if_overdue(item)
+    return items, token
+
+
+def latest_versions_of(models, stages: list[str] | None = None) -> dict:
+    """model id -> the latest active version in each stage, in stage order (for rendering;
+    callers pass models the actor may see). Two queries for any number of models."""
+    stages = stages or list(STAGE_ORDER)
+    active = ModelVersion.Lifecycle.ACTIVE
+    newest = (
+        ModelVersion.objects.filter(
+            model=OuterRef("model"), stage=OuterRef("stage"), lifecycle=active
+        )
+        .order_by("-version")
+        .values("version")[:1]
+    )
+    found = (
+        ModelVersion.objects.filter(model__in=list(models), stage__in=stages, lifecycle=active)
+        .filter(version=Subquery(newest))
+        .select_related("model__schema__catalog")
+        .prefetch_related("tags")
+    )
+    out: dict = {}
+    for version in found:
+        expire_if_overdue(version)
+        out.setdefault(version.model_id, []).append(version)
+    for versions in out.values():
+        versions.sort(key=lambda v: stages.index(v.stage))
+    return out
+
+
+@governed("model_version.latest", atomic=False)
+def model_version_latest(*, actor: Actor, full_name, stages=None) -> list[ModelVersion]:
+    """The latest active version in each asked-for stage (every stage when none is named)."""
+    model = _visible_model(actor, full_name)
+    return latest_versions_of([model], parse_stages(stages)).get(model.pk, [])
+
+
+def model_aliases_of(models) -> dict:
+    """model id -> [(alias, version number)] sorted by alias, for rendering; one query."""
+    out: dict = {}
+    rows = ModelAlias.objects.filter(model__in=list(models)).values_list(
+        "model_id", "alias", "version__version"
+    )
+    for model_id, alias, number in rows.order_by("alias"):
+        out.setdefault(model_id, []).append((alias, number))
+    return out

@@ -1,0 +1,412 @@
+"""Model versions, tags, aliases and legacy stages: every door (MLflow, UC, native) calls these.
+
+Version numbers are handed out under a row lock on the registered model, so two clients
+creating versions at once get distinct numbers, and numbers are never reused.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from catalog import authz
+from catalog.privileges import Privilege
+from catalog.selectors import model_lookup
+from catalog.services import audit_write, clean_comment
+from core.actor import Actor
+from core.errors import FailedPrecondition, InvalidParameter, NotFound
+from core.services import governed
+from registry import storage
+from registry.models import (
+    AliasHistory,
+    ModelAlias,
+    ModelVersion,
+    ModelVersionTag,
+    RegisteredModel,
+    RegisteredModelTag,
+)
+
+MAX_TAG_KEY = 250
+MAX_TAG_VALUE = 5000
+_ALIAS = re.compile(r"[A-Za-z0-9_-]{1,255}")
+_VERSION_LIKE = re.compile(r"^(v?\d+|latest)$", re.IGNORECASE)
+
+
+def locked_model(full_name) -> RegisteredModel:
+    """The model row, locked for the rest of the transaction (version numbers, aliases)."""
+    model = model_lookup(full_name)
+    return (
+        RegisteredModel.objects.select_for_update(of=("self",))
+        .select_related("schema__catalog", "owner_user", "owner_group")
+        .get(pk=model.pk)
+    )
+
+
+def version_of(model: RegisteredModel, version, *, lock: bool = False) -> ModelVersion:
+    """A live (not deleted) version by number; tombstones answer RESOURCE_DOES_NOT_EXIST."""
+    number = parse_version(version)
+    qs = ModelVersion.objects.select_related("model__schema__catalog")
+    if lock:
+        qs = qs.select_for_update(of=("self",))
+    obj = (
+        qs.filter(model=model, version=number)
+        .exclude(lifecycle=ModelVersion.Lifecycle.DELETED)
+        .first()
+    )
+    if obj is None:
+        raise NotFound(f"Model version {model.full_name}/{number} does not exist.")
+    expire_if_overdue(obj)
+    return obj
+
+
+def parse_version(value) -> int:
+    if isinstance(value, bool):
+        raise InvalidParameter("version must be a positive integer.")
+    if isinstance(value, int):
+        number = value
+    elif isinstance(value, str) and value.isdigit() and len(value) <= 10:
+        number = int(value)
+    else:
+        raise InvalidParameter(f"version must be a positive integer, not {str(value)[:20]!r}.")
+    if number < 1 or number > 2**31 - 1:
+        raise InvalidParameter("version must be a positive integer.")
+    return number
+
+
+def clean_alias(value) -> str:
+    """Alias names: letters, digits, '_' and '-'; never version-like (`v3`, `7`, `latest`)."""
+    if not isinstance(value, str) or not _ALIAS.fullmatch(value):
+        raise InvalidParameter("alias must be 1-255 letters, digits, '_' or '-'.")
+    if _VERSION_LIKE.match(value):
+        raise InvalidParameter(
+            f"alias {value!r} looks like a version reference; choose another name."
+        )
+    return value.lower()
+
+
+def clean_tag(key, value) -> tuple[str, str]:
+    if not isinstance(key, str) or not key or len(key) > MAX_TAG_KEY or "\x00" in key:
+        raise InvalidParameter(f"tag key must be a string of 1 to {MAX_TAG_KEY} characters.")
+    if value is None:
+        value = ""
+    if not isinstance(value, str) or len(value) > MAX_TAG_VALUE or "\x00" in value:
+        raise InvalidParameter(f"tag value must be a string of at most {MAX_TAG_VALUE} characters.")
+    return key, value
+
+
+def expire_if_overdue(version: ModelVersion) -> bool:
+    """A version still pending past its deadline becomes FAILED_REGISTRATION (checked lazily
+    on every read, and swept by a periodic task)."""
+    if (
+        version.status == ModelVersion.Status.PENDING_REGISTRATION
+        and version.pending_deadline is not None
+        and version.pending_deadline <= timezone.now()
+    ):
+        updated = ModelVersion.objects.filter(
+            pk=version.pk, status=ModelVersion.Status.PENDING_REGISTRATION
+        ).update(
+            status=ModelVersion.Status.FAILED_REGISTRATION,
+            status_message="Upload did not finish before the registration deadline.",
+        )
+        version.status = ModelVersion.Status.FAILED_REGISTRATION
+        version.status_message = "Upload did not finish before the registration deadline."
+        return bool(updated)
+    return False
+
+
+def version_audit(actor: Actor, action: str, version: ModelVersion, details=None) -> None:
+    audit_write(actor, action, version.model, {"version": version.version, **(details or {})})
+
+
+# --- versions ------------------------------------------------------------------------------
+
+
+@governed("model_version.create")
+def model_version_create(
+    *,
+    actor: Actor,
+    full_name,
+    source,
+    run_id: str = "",
+    logged_model_id: str = "",
+    description=None,
+    tags=None,
+    copy_files: bool = False,
+) -> ModelVersion:
+    """Register a new version (PENDING_REGISTRATION) of a model; needs MODIFY on it.
+
+    The source must pass the URI policy and name something the actor may read. The version
+    becomes READY when its files are in place: copied from the source by a task after commit
+    (`copy_files`, the MLflow door), or uploaded by the client and then finalized (the UC
+    door); FAILED_REGISTRATION when the copy fails or the deadline passes first.
+    """
+    model = locked_model(full_name)
+    authz.require(actor, Privilege.MODIFY, model)
+    parsed = storage.parse_source(source)
+    from registry.sources import resolve_source
+
+    resolved = resolve_source(actor, parsed, run_id=run_id, logged_model_id=logged_model_id)
+    number = model.next_version
+    model.next_version = number + 1
+    model.updated_by = actor.username
+    model.save(update_fields=["next_version", "updated_by", "updated_at"])
+    version = ModelVersion(
+        model=model,
+        version=number,
+        source=parsed.raw,
+        run_id=resolved.run_id,
+        logged_model_id=resolved.logged_model_id,
+        description=clean_comment(description),
+        created_by=actor.username,
+        updated_by=actor.username,
+        pending_deadline=timezone.now()
+        + timedelta(seconds=settings.STEWARD_PENDING_VERSION_TIMEOUT),
+    )
+    version.storage_location = storage.storage_uri(storage.version_prefix(version))
+    version.save(force_insert=True)
+    for key, value in _tag_pairs(tags):
+        ModelVersionTag.objects.create(version=version, key=key, value=value)
+    version_audit(actor, "model_version.create", version, {"source": parsed.raw})
+    if copy_files and resolved.artifact_prefix:
+        from registry.tasks import register_version_files
+
+        version_id, prefix = str(version.pk), resolved.artifact_prefix
+        transaction.on_commit(lambda: register_version_files.delay(version_id, prefix))
+    return version
+
+
+def _tag_pairs(tags) -> list[tuple[str, str]]:
+    if tags in (None, []):
+        return []
+    if isinstance(tags, dict):
+        items = list(tags.items())
+    elif isinstance(tags, list) and all(isinstance(t, dict) for t in tags):
+        items = [(t.get("key"), t.get("value")) for t in tags]
+    else:
+        raise InvalidParameter("tags must be a list of {key, value} objects.")
+    if len(items) > 100:
+        raise InvalidParameter("At most 100 tags at once.")
+    return [clean_tag(k, v) for k, v in items]
+
+
+@governed("model_version.finalize")
+def model_version_finalize(*, actor: Actor, full_name, version) -> ModelVersion:
+    """Mark a pending version READY once its files are in its storage location (UC's finalize);
+    records the artifact digest and the signature and input example of its MLmodel file."""
+    model = locked_model(full_name)
+    authz.require(actor, Privilege.MODIFY, model)
+    obj = version_of(model, version, lock=True)
+    if obj.status == ModelVersion.Status.READY:
+        return obj
+    if obj.status != ModelVersion.Status.PENDING_REGISTRATION:
+        raise FailedPrecondition(
+            f"Version {obj.version} is {obj.status}; only a pending version can be finalized."
+        )
+    seal(obj, actor.username)
+    version_audit(actor, "model_version.finalize", obj, {"digest": obj.artifact_digest})
+    return obj
+
+
+def seal(version: ModelVersion, username: str) -> None:
+    """Digest the version's files, read its MLmodel metadata and mark it READY."""
+    from registry.artifacts import inspect_version_files
+
+    facts = inspect_version_files(storage.version_prefix(version))
+    version.status = ModelVersion.Status.READY
+    version.artifact_digest = facts.digest
+    version.signature = facts.signature
+    version.input_example = facts.input_example
+    version.pending_deadline = None
+    version.updated_by = username
+    version.save()
+
+
+def mark_failed(version_id, message: str) -> None:
+    """Used by the copy task when a registration cannot complete: nothing half-visible."""
+    ModelVersion.objects.filter(
+        pk=version_id, status=ModelVersion.Status.PENDING_REGISTRATION
+    ).update(status=ModelVersion.Status.FAILED_REGISTRATION, status_message=message[:2000])
+
+
+@governed("model_version.update")
+def model_version_update(*, actor: Actor, full_name, version, description=None) -> ModelVersion:
+    """Change a version's description (MODIFY)."""
+    model = model_lookup(full_name)
+    authz.require(actor, Privilege.MODIFY, model)
+    obj = version_of(model, version, lock=True)
+    if description is None:
+        return obj
+    obj.description = clean_comment(description)
+    obj.updated_by = actor.username
+    obj.save(update_fields=["description", "updated_by", "updated_at"])
+    version_audit(actor, "model_version.update", obj, {"description": obj.description})
+    return obj
+
+
+@governed("model_version.delete")
+def model_version_delete(*, actor: Actor, full_name, version) -> None:
+    """Delete a version (MANAGE): its aliases go, its files are removed after commit, and a
+    tombstone keeps the number from ever being reused."""
+    model = locked_model(full_name)
+    authz.require(actor, Privilege.MANAGE, model)
+    obj = version_of(model, version, lock=True)
+    for alias in ModelAlias.objects.filter(version=obj):
+        _record_move(actor, model, alias.alias, obj.version, None, "version deleted")
+        alias.delete()
+    obj.lifecycle = ModelVersion.Lifecycle.DELETED
+    obj.stage = ModelVersion.Stage.ARCHIVED
+    obj.updated_by = actor.username
+    obj.save()
+    ModelVersionTag.objects.filter(version=obj).delete()
+    version_audit(actor, "model_version.delete", obj)
+    prefix = storage.version_prefix(obj)
+    transaction.on_commit(lambda: _remove_files(prefix))
+
+
+def _remove_files(prefix: str) -> None:
+    from registry.artifacts import delete_tree
+
+    delete_tree(prefix)
+
+
+# --- tags ----------------------------------------------------------------------------------
+
+
+@governed("registered_model.set_tag")
+def registered_model_tag_set(*, actor: Actor, full_name, key, value) -> None:
+    model = model_lookup(full_name)
+    authz.require(actor, Privilege.MODIFY, model)
+    key, value = clean_tag(key, value)
+    RegisteredModelTag.objects.update_or_create(model=model, key=key, defaults={"value": value})
+    audit_write(actor, "registered_model.set_tag", model, {"key": key, "value": value})
+
+
+@governed("registered_model.delete_tag")
+def registered_model_tag_delete(*, actor: Actor, full_name, key) -> None:
+    model = model_lookup(full_name)
+    authz.require(actor, Privilege.MODIFY, model)
+    deleted, _ = RegisteredModelTag.objects.filter(model=model, key=key).delete()
+    if not deleted:
+        raise NotFound(f"Tag {str(key)[:100]!r} does not exist on {model.full_name}.")
+    audit_write(actor, "registered_model.delete_tag", model, {"key": key})
+
+
+@governed("model_version.set_tag")
+def model_version_tag_set(*, actor: Actor, full_name, version, key, value) -> None:
+    model = model_lookup(full_name)
+    authz.require(actor, Privilege.MODIFY, model)
+    obj = version_of(model, version)
+    key, value = clean_tag(key, value)
+    ModelVersionTag.objects.update_or_create(version=obj, key=key, defaults={"value": value})
+    version_audit(actor, "model_version.set_tag", obj, {"key": key, "value": value})
+
+
+@governed("model_version.delete_tag")
+def model_version_tag_delete(*, actor: Actor, full_name, version, key) -> None:
+    model = model_lookup(full_name)
+    authz.require(actor, Privilege.MODIFY, model)
+    obj = version_of(model, version)
+    deleted, _ = ModelVersionTag.objects.filter(version=obj, key=key).delete()
+    if not deleted:
+        raise NotFound(f"Tag {str(key)[:100]!r} does not exist on version {obj.version}.")
+    version_audit(actor, "model_version.delete_tag", obj, {"key": key})
+
+
+# --- aliases -------------------------------------------------------------------------------
+
+
+def _record_move(actor: Actor, model, alias: str, old, new, reason: str = "") -> None:
+    AliasHistory.objects.create(
+        model=model,
+        alias=alias,
+        from_version=old,
+        to_version=new,
+        actor=actor.username,
+        reason=reason,
+        request_id=actor.request_id,
+    )
+
+
+@governed("alias.set")
+def alias_set(*, actor: Actor, full_name, alias, version, reason: str = "") -> ModelAlias:
+    """Point an alias at a READY, active version (MANAGE); the move is kept in alias history."""
+    model = locked_model(full_name)
+    authz.require(actor, Privilege.MANAGE, model)
+    name = clean_alias(alias)
+    target = version_of(model, version)
+    if target.status != ModelVersion.Status.READY:
+        raise FailedPrecondition(f"Version {target.version} is {target.status}, not READY.")
+    if target.lifecycle != ModelVersion.Lifecycle.ACTIVE:
+        raise FailedPrecondition(f"Version {target.version} is {target.lifecycle}.")
+    current = ModelAlias.objects.select_related("version").filter(model=model, alias=name).first()
+    old = current.version.version if current else None
+    if current is not None and current.version_id == target.pk:
+        return current
+    if current is None:
+        current = ModelAlias(model=model, alias=name)
+    current.version = target
+    current.updated_by = actor.username
+    current.save()
+    _record_move(actor, model, name, old, target.version, reason)
+    audit_write(actor, "alias.set", model, {"alias": name, "from": old, "to": target.version})
+    return current
+
+
+@governed("alias.delete")
+def alias_delete(*, actor: Actor, full_name, alias) -> None:
+    model = locked_model(full_name)
+    authz.require(actor, Privilege.MANAGE, model)
+    name = clean_alias(alias)
+    current = ModelAlias.objects.select_related("version").filter(model=model, alias=name).first()
+    if current is None:
+        raise NotFound(f"Alias {name!r} does not exist on {model.full_name}.")
+    old = current.version.version
+    current.delete()
+    _record_move(actor, model, name, old, None)
+    audit_write(actor, "alias.delete", model, {"alias": name, "from": old})
+
+
+# --- legacy stages (MLflow 2) --------------------------------------------------------------
+
+_STAGES = {s.value.lower(): s for s in ModelVersion.Stage}
+
+
+@governed("model_version.transition_stage")
+def model_version_transition_stage(
+    *, actor: Actor, full_name, version, stage, archive_existing_versions: bool = False
+) -> ModelVersion:
+    """Move a version to None/Staging/Production/Archived (MANAGE); optionally archive the
+    versions currently in that stage."""
+    model = locked_model(full_name)
+    authz.require(actor, Privilege.MANAGE, model)
+    if not isinstance(stage, str) or stage.lower() not in _STAGES:
+        raise InvalidParameter("stage must be one of None, Staging, Production, Archived.")
+    target_stage = _STAGES[stage.lower()]
+    obj = version_of(model, version, lock=True)
+    archived = []
+    if archive_existing_versions and target_stage in (
+        ModelVersion.Stage.STAGING,
+        ModelVersion.Stage.PRODUCTION,
+    ):
+        others = (
+            ModelVersion.objects.select_for_update()
+            .filter(model=model, stage=target_stage, lifecycle=ModelVersion.Lifecycle.ACTIVE)
+            .exclude(pk=obj.pk)
+        )
+        archived = [v.version for v in others]
+        others.update(stage=ModelVersion.Stage.ARCHIVED, updated_by=actor.username)
+    previous = obj.stage
+    obj.stage = target_stage
+    obj.updated_by = actor.username
+    obj.save(update_fields=["stage", "updated_by", "updated_at"])
+    version_audit(
+        actor,
+        "model_version.transition_stage",
+        obj,
+        {"from": previous, "to": target_stage, "archived": archived},
+    )
+    return obj

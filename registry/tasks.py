@@ -1,0 +1,66 @@
+"""Celery tasks of the registry. Idempotent: a rerun after a crash finds the work done or
+redoes it from the start (files are overwritten, the status moves only from PENDING)."""
+
+from __future__ import annotations
+
+import logging
+
+from celery import shared_task
+from django.db import transaction
+
+from audit.services import audit_event_write
+from registry import storage
+from registry.artifacts import copy_tree, delete_tree
+from registry.models import ModelVersion
+from registry.services.versions import mark_failed, seal
+
+logger = logging.getLogger(__name__)
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True, max_retries=3)
+def register_version_files(version_id: str, source_prefix: str) -> str:
+    """Copy a new version's files from its source into its own storage location and seal it
+    READY; on any failure the version becomes FAILED_REGISTRATION and nothing half-copied
+    stays behind."""
+    version = ModelVersion.objects.select_related("model").filter(pk=version_id).first()
+    if version is None or version.status != ModelVersion.Status.PENDING_REGISTRATION:
+        return "skipped"
+    target = storage.version_prefix(version)
+    try:
+        copied = copy_tree(source_prefix, target)
+        if copied == 0:
+            raise FileNotFoundError(f"no files under the source ({source_prefix})")
+        with transaction.atomic():
+            locked = ModelVersion.objects.select_for_update().get(pk=version_id)
+            if locked.status != ModelVersion.Status.PENDING_REGISTRATION:
+                return "skipped"
+            seal(locked, locked.created_by)
+            audit_event_write(
+                actor=None,
+                actor_name="system",
+                auth_method="task",
+                action="model_version.ready",
+                securable_type="registered_model",
+                securable=locked.model.full_name,
+                details={
+                    "version": locked.version,
+                    "files": copied,
+                    "digest": locked.artifact_digest,
+                },
+            )
+        return "ready"
+    except Exception as exc:  # any failure: the version must not stay half-registered
+        logger.warning("Registering files of version %s failed: %s", version_id, exc)
+        delete_tree(target)
+        mark_failed(version_id, f"Copying the source's files failed: {exc}")
+        audit_event_write(
+            actor=None,
+            actor_name="system",
+            auth_method="task",
+            action="model_version.failed",
+            outcome="FAILURE",
+            securable_type="registered_model",
+            securable=version.model.full_name,
+            details={"version": version.version, "reason": str(exc)[:500]},
+        )
+        return "failed"
