@@ -94,3 +94,15 @@ def test_readme_names_exactly_the_two_commands():
     assert "./dev up" in readme and "./dev test" in readme
     ci = (ROOT / ".ci" / "run").read_text()
     assert "./dev test" in ci
+
+
+def test_readme_documents_every_environment_variable():
+    """Keep the README's configuration table true: every variable the settings read."""
+    import re
+
+    names = set()
+    for path in (ROOT / "config" / "settings").glob("*.py"):
+        names |= set(re.findall(r'env(?:_bool|_int|_list)?\("([A-Z0-9_]+)"', path.read_text()))
+    readme = (ROOT / "README.md").read_text()
+    missing = sorted(n for n in names if f"`{n}`" not in readme)
+    assert missing == []

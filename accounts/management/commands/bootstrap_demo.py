@@ -47,6 +47,6 @@ class Command(BaseCommand):
                 catalog_name="main",
                 schema_name="default",
                 name="wine_quality",
-                comment="Sample model (versions arrive with the registry).",
+                comment="Sample model: register versions with the MLflow client.",
             )
         self.stdout.write("Demo catalog main.default is ready.")
