@@ -108,3 +108,33 @@ async def collect(list_page, field: str, **kwargs) -> tuple[list, int]:
         if not token:
             return items, pages
         assert pages < 1000, "paging does not terminate"
+
+
+@pytest.fixture
+def login(live_server, monkeypatch):
+    """login(user) -> an MlflowClient acting as `user` (bearer token from the environment)."""
+    import mlflow
+    from mlflow import MlflowClient
+    from mlflow.tracking._tracking_service import utils as tracking_utils
+
+    from tests.e2e.mlflow_support import close_client_connections
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", live_server.url)
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", "30")
+    monkeypatch.setenv("MLFLOW_DISABLE_TELEMETRY", "true")
+    monkeypatch.setenv("DO_NOT_TRACK", "true")
+    monkeypatch.delenv("MLFLOW_TRACKING_USERNAME", raising=False)
+    monkeypatch.delenv("MLFLOW_TRACKING_PASSWORD", raising=False)
+    monkeypatch.delenv("MLFLOW_REGISTRY_URI", raising=False)
+    monkeypatch.setattr(tracking_utils, "_tracking_uri", None)
+    mlflow.set_tracking_uri(live_server.url)
+    mlflow.set_registry_uri(live_server.url)
+
+    def make(user):
+        monkeypatch.setenv("MLFLOW_TRACKING_TOKEN", token_for(user))
+        return MlflowClient(tracking_uri=live_server.url, registry_uri=live_server.url)
+
+    yield make
+    close_client_connections(live_server.url)
+    _wait_for_request_threads()

@@ -17,38 +17,9 @@ from mlflow import MlflowClient  # noqa: E402
 from mlflow.entities import LoggedModelStatus  # noqa: E402
 from mlflow.exceptions import MlflowException  # noqa: E402
 
-from tests.conftest import token_for
-from tests.e2e.conftest import _wait_for_request_threads
-from tests.e2e.mlflow_support import close_client_connections  # noqa: E402
 from tests.registry.conftest import MLMODEL
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
-
-
-@pytest.fixture
-def login(live_server, monkeypatch):
-    """login(user) -> an MlflowClient acting as `user` (bearer token from the environment)."""
-    from mlflow.tracking._tracking_service import utils as tracking_utils
-
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", live_server.url)
-    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
-    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", "30")
-    monkeypatch.setenv("MLFLOW_DISABLE_TELEMETRY", "true")
-    monkeypatch.setenv("DO_NOT_TRACK", "true")
-    monkeypatch.delenv("MLFLOW_TRACKING_USERNAME", raising=False)
-    monkeypatch.delenv("MLFLOW_TRACKING_PASSWORD", raising=False)
-    monkeypatch.delenv("MLFLOW_REGISTRY_URI", raising=False)
-    monkeypatch.setattr(tracking_utils, "_tracking_uri", None)
-    mlflow.set_tracking_uri(live_server.url)
-    mlflow.set_registry_uri(live_server.url)
-
-    def make(user) -> MlflowClient:
-        monkeypatch.setenv("MLFLOW_TRACKING_TOKEN", token_for(user))
-        return MlflowClient(tracking_uri=live_server.url, registry_uri=live_server.url)
-
-    yield make
-    close_client_connections(live_server.url)
-    _wait_for_request_threads()
 
 
 def logged_model_with_files(client: MlflowClient, experiment_id: str) -> str:
