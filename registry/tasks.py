@@ -64,3 +64,36 @@ def register_version_files(version_id: str, source_prefix: str) -> str:
             details={"version": version.version, "reason": str(exc)[:500]},
         )
         return "failed"
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True)
+def expire_pending_versions() -> int:
+    """Fail every version still PENDING_REGISTRATION past its deadline (reads also do this
+    lazily, one version at a time); idempotent, safe to run from several workers."""
+    from django.utils import timezone
+
+    overdue = ModelVersion.objects.filter(
+        status=ModelVersion.Status.PENDING_REGISTRATION, pending_deadline__lte=timezone.now()
+    )
+    count = 0
+    for version_id, full_name, number in overdue.values_list(
+        "pk", "model__full_name", "version"
+    ).iterator():
+        if ModelVersion.objects.filter(
+            pk=version_id, status=ModelVersion.Status.PENDING_REGISTRATION
+        ).update(
+            status=ModelVersion.Status.FAILED_REGISTRATION,
+            status_message="Upload did not finish before the registration deadline.",
+        ):
+            count += 1
+            audit_event_write(
+                actor=None,
+                actor_name="system",
+                auth_method="task",
+                action="model_version.expired",
+                outcome="FAILURE",
+                securable_type="registered_model",
+                securable=full_name,
+                details={"version": number},
+            )
+    return count

@@ -178,6 +178,12 @@ CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_BEAT_SCHEDULE = {
+    "expire-pending-versions": {
+        "task": "registry.tasks.expire_pending_versions",
+        "schedule": 300.0,  # seconds
+    },
+}
 
 LOGGING = {
     "version": 1,

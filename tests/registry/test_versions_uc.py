@@ -255,3 +255,25 @@ def test_model_with_versions_needs_force_to_delete(setup, api_as, logged_model, 
     assert r.status_code == 400 and r.json()["error_code"] == "FAILED_PRECONDITION"
     assert admin.delete(f"{UC}/models/main.ml.wine?force=true").status_code == 200
     assert not ModelVersion.objects.exists()
+
+
+@pytest.mark.django_db
+def test_sweep_fails_overdue_pending_versions_once(setup, api_as, logged_model):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from registry.tasks import expire_pending_versions
+
+    api = api_as(setup)
+    source = logged_model(setup)
+    create(api, source)
+    create(api, source)
+    ModelVersion.objects.filter(version=1).update(
+        pending_deadline=timezone.now() - timedelta(seconds=1)
+    )
+    assert expire_pending_versions.delay().get() == 1
+    assert expire_pending_versions.delay().get() == 0  # idempotent
+    statuses = dict(ModelVersion.objects.values_list("version", "status"))
+    assert statuses == {1: "FAILED_REGISTRATION", 2: "PENDING_REGISTRATION"}
+    assert AuditEvent.objects.filter(action="model_version.expired").count() == 1
