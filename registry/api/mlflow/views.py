@@ -9,6 +9,8 @@ name. Errors use MLflow's codes and are never a 5xx for bad input (the client re
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from rest_framework.response import Response
 
 from core.errors import InvalidParameter
@@ -121,16 +123,22 @@ class RegisteredModelGetView(RegistryView):
         return Response({"registered_model": render.model_out(model)})
 
 
-class RegisteredModelSearchView(RegistryView):
+class SearchView(RegistryView):
+    """MLflow's search: GET (query string, repeated order_by) and POST (body) alike."""
+
+    search: Callable  # the selector: (actor=, filter=, max_results=, order_by=, page_token=)
+    key: str  # the list's name in the answer
+    render_items: Callable
+
     def _search(self, data: dict) -> Response:
-        items, token = selectors.registered_model_search(
+        items, token = self.search(
             actor=self.actor(),
             filter=data.get("filter"),
             max_results=data.get("max_results"),
             order_by=data.get("order_by"),
             page_token=data.get("page_token"),
         )
-        return page_out("registered_models", render.models_out(items), token)
+        return page_out(self.key, self.render_items(items), token)
 
     def get(self, request):
         data = self.query("filter", "max_results", "page_token")
@@ -139,6 +147,12 @@ class RegisteredModelSearchView(RegistryView):
 
     def post(self, request):
         return self._search(self.body())
+
+
+class RegisteredModelSearchView(SearchView):
+    search = staticmethod(selectors.registered_model_search)
+    key = "registered_models"
+    render_items = staticmethod(render.models_out)
 
 
 class RegisteredModelRenameView(RegistryView):
@@ -279,24 +293,10 @@ class ModelVersionGetView(RegistryView):
         return Response({"model_version": render.versions_out([version])[0]})
 
 
-class ModelVersionSearchView(RegistryView):
-    def _search(self, data: dict) -> Response:
-        items, token = selectors.model_version_search(
-            actor=self.actor(),
-            filter=data.get("filter"),
-            max_results=data.get("max_results"),
-            order_by=data.get("order_by"),
-            page_token=data.get("page_token"),
-        )
-        return page_out("model_versions", render.versions_out(items), token)
-
-    def get(self, request):
-        data = self.query("filter", "max_results", "page_token")
-        data["order_by"] = request.query_params.getlist("order_by") or None
-        return self._search(data)
-
-    def post(self, request):
-        return self._search(self.body())
+class ModelVersionSearchView(SearchView):
+    search = staticmethod(selectors.model_version_search)
+    key = "model_versions"
+    render_items = staticmethod(render.versions_out)
 
 
 class ModelVersionUpdateView(RegistryView):
