@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from core.actor import Actor
 from core.errors import InvalidParameter
-from registry.storage import Source
+from registry.storage import LOGGED_MODEL_ID, Source
 
 
 @dataclass
@@ -48,6 +48,16 @@ def resolve_source(actor: Actor, source: Source, *, run_id="", logged_model_id="
         # The client may name the run separately; it must be readable too.
         tracking.run_for_actor(actor=actor, run_id=run_id, need="read")
         resolved.run_id = run_id
+    if logged_model_id not in ("", None):
+        # MLflow 3 sends the logged model beside the source; it must agree with a models:/
+        # source, and (for a run or artifact source) be one the actor may read.
+        if not isinstance(logged_model_id, str) or not LOGGED_MODEL_ID.match(logged_model_id):
+            raise InvalidParameter("model_id must name a logged model (m-<id>).")
+        if resolved.logged_model_id and logged_model_id != resolved.logged_model_id:
+            raise InvalidParameter("model_id does not match the logged model in source.")
+        if not resolved.logged_model_id:
+            tracking.logged_model_for_actor(actor=actor, model_id=logged_model_id, need="read")
+            resolved.logged_model_id = logged_model_id
     return resolved
 
 

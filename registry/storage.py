@@ -118,7 +118,7 @@ def storage_uri(prefix: str) -> str:
 
 # --- version sources -------------------------------------------------------------------------
 
-_LOGGED_MODEL = re.compile(r"^m-[0-9a-f]{32}$")
+LOGGED_MODEL_ID = re.compile(r"^m-[0-9a-f]{32}$")
 _RUN_ID = re.compile(r"^[0-9a-f]{32}$")
 SOURCE_SCHEMES = ("models", "runs", "mlflow-artifacts")
 
@@ -160,7 +160,7 @@ def parse_source(raw) -> Source:
     if not path:
         raise InvalidParameter("source names nothing.")
     if scheme == "models":
-        if not _LOGGED_MODEL.match(path):
+        if not LOGGED_MODEL_ID.match(path):
             raise InvalidParameter("source models:/ must name a logged model (models:/m-<id>).")
         return Source(raw, "logged_model", ident=path)
     if scheme == "runs":

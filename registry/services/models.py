@@ -21,22 +21,41 @@ from core.names import canonical_name
 from core.services import governed
 from registry import storage
 from registry.artifacts import delete_tree
-from registry.models import ModelVersion, RegisteredModel
+from registry.models import ModelVersion, RegisteredModel, RegisteredModelTag
+from registry.services.versions import tag_pairs
 
 
 @governed("registered_model.create")
 def registered_model_create(
-    *, actor: Actor, catalog_name, schema_name, name, comment=None, storage_location=None
+    *,
+    actor: Actor,
+    catalog_name,
+    schema_name,
+    name,
+    comment=None,
+    storage_location=None,
+    tags=None,
 ) -> RegisteredModel:
-    """Create a model; needs USE CATALOG, USE SCHEMA and CREATE MODEL."""
+    """Create a model, with its tags in the same transaction; needs USE CATALOG, USE SCHEMA
+    and CREATE MODEL.
+
+    A model that exists and that the actor can see answers ALREADY_EXISTS before the privilege
+    check: MLflow's `register_model` always tries a create first and goes on to add a version
+    only on that error, so a user with MODIFY on the model but no CREATE MODEL on its schema
+    must get it. One the actor cannot see answers the CREATE MODEL refusal, leaking nothing.
+    """
     if catalog_name in (None, "") or schema_name in (None, ""):
         raise InvalidParameter("catalog_name and schema_name are required.")
     schema = schema_lookup(
         f"{canonical_name(catalog_name, field='catalog_name')}."
         f"{canonical_name(schema_name, field='schema_name')}"
     )
-    authz.require(actor, Privilege.CREATE_MODEL, schema)
     key = canonical_name(name, field="model name")
+    pairs = tag_pairs(tags)
+    existing = RegisteredModel.objects.filter(schema=schema, name=key).first()
+    if existing is not None and authz.can_see(actor, existing):
+        raise AlreadyExists(f"Registered model '{existing.full_name}' already exists.")
+    authz.require(actor, Privilege.CREATE_MODEL, schema)
     obj = RegisteredModel(
         schema=schema,
         name=key,
@@ -50,7 +69,9 @@ def registered_model_create(
     stamp(obj, actor, created=True)
     obj.storage_location = storage.storage_uri(storage.model_prefix(obj))
     save_new(obj, "Registered model")
-    audit_write(actor, "registered_model.create", obj)
+    for tag_key, value in pairs:
+        RegisteredModelTag.objects.create(model=obj, key=tag_key, value=value)
+    audit_write(actor, "registered_model.create", obj, {"tags": dict(pairs)} if pairs else None)
     return obj
 
 

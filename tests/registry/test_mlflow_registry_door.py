@@ -94,6 +94,37 @@ def test_create_twice_answers_resource_already_exists(api):
 
 
 @pytest.mark.django_db
+def test_create_of_an_existing_model_without_create_model(api, make_user, grant, api_as):
+    """register_model always tries a create first: a user who may add versions (MODIFY on the
+    model, no CREATE MODEL on its schema) must get ALREADY_EXISTS and so go on to the version;
+    a user who cannot see the model gets the privilege refusal, which names nothing of it."""
+    create_model(api, "wine")
+    erin = make_user("erin")
+    grant("catalog", "main", "erin", "USE CATALOG", "USE SCHEMA")
+    grant("registered_model", "main.default.wine", "erin", "MODIFY")
+    r = create_model(api_as(erin), "wine")
+    assert r.status_code == 409 and r.json()["error_code"] == "RESOURCE_ALREADY_EXISTS"
+
+    frank = make_user("frank")
+    grant("catalog", "main", "frank", "USE CATALOG", "USE SCHEMA")
+    r = create_model(api_as(frank), "wine")
+    assert r.status_code == 403 and r.json()["error_code"] == "PERMISSION_DENIED"
+    assert "CREATE MODEL" in r.json()["message"] and "wine" not in r.json()["message"]
+
+
+@pytest.mark.django_db
+def test_create_with_a_bad_tag_among_good_ones_creates_nothing(api):
+    r = create_model(
+        api, "wine", tags=[{"key": "team", "value": "ml"}, {"key": "x" * 10_000, "value": "v"}]
+    )
+    assert r.status_code == 400, r.content
+    assert not RegisteredModel.objects.filter(name="wine").exists()
+    assert not AuditEvent.objects.filter(
+        action="registered_model.create", securable="main.default.wine", outcome="SUCCESS"
+    ).exists()
+
+
+@pytest.mark.django_db
 @pytest.mark.parametrize(
     "name", ["a.b", "a.b.c.d", "", "bad name", 7, None, ["wine"], "main..wine", ".wine"]
 )
@@ -297,6 +328,48 @@ def test_version_create_copies_files_and_renders_mlflow_shape(api, ready_version
 
 
 @pytest.mark.django_db
+def test_copy_that_breaks_halfway_fails_the_version_and_leaves_nothing(
+    api, dana, logged_model, monkeypatch, django_capture_on_commit_callbacks
+):
+    """The server-side copy of a version's files dies after the first file (a full disk, a
+    store that goes away): the version becomes FAILED_REGISTRATION with the reason, the file
+    already copied is removed, nothing is downloadable, and the audit trail says so."""
+    from registry import artifacts
+
+    source = logged_model(dana)
+    put_logged_model_files(source)
+    create_model(api)
+    real_save, saved = artifacts.artifact_storage.save, []
+
+    def save_then_break(name, content, *args, **kwargs):
+        if saved:
+            raise OSError(28, "No space left on device")
+        saved.append(name)
+        return real_save(name, content, *args, **kwargs)
+
+    monkeypatch.setattr(artifacts.artifact_storage, "save", save_then_break)
+    with django_capture_on_commit_callbacks(execute=True):
+        created = create_version(api, source, model_id=source[len("models:/") :])
+    monkeypatch.undo()
+    assert created.status_code == 200, created.content
+    assert len(saved) == 1  # it really did break half-way
+
+    version = ModelVersion.objects.get()
+    assert version.status == ModelVersion.Status.FAILED_REGISTRATION
+    assert "No space left" in version.status_message
+    assert not artifact_storage.exists(saved[0])
+    assert not list(artifacts.walk(f"models/{version.model_id}/versions/1"))
+    mv = api.get(f"{ML}/model-versions/get", {"name": "wine", "version": "1"}).json()
+    assert mv["model_version"]["status"] == "FAILED_REGISTRATION"
+    assert "No space left" in mv["model_version"]["status_message"]
+    download = api.get(
+        "/api/2.0/mlflow-artifacts/artifacts/" + f"models/{version.model_id}/versions/1/MLmodel"
+    )
+    assert download.status_code in (400, 404), download.content
+    assert AuditEvent.objects.filter(action="model_version.failed", outcome="FAILURE").exists()
+
+
+@pytest.mark.django_db
 def test_version_create_refuses_bad_input(api, dana, logged_model):
     create_model(api)
     source = logged_model(dana)
@@ -305,6 +378,8 @@ def test_version_create_refuses_bad_input(api, dana, logged_model):
         {"name": "wine", "source": 5},
         {"name": "wine", "source": "file:///etc/passwd"},
         {"name": "wine", "source": source, "model_id": "m-" + "0" * 32},
+        {"name": "wine", "source": source, "model_id": "../m-1"},
+        {"name": "wine", "source": source, "model_id": 7},
         {"name": "wine", "source": source, "run_id": 7},
         {"name": "wine", "source": source, "tags": "x"},
         {"name": "wine", "source": source, "description": ["x"]},
@@ -313,6 +388,26 @@ def test_version_create_refuses_bad_input(api, dana, logged_model):
         assert r.status_code == 400, body
         assert r.json()["error_code"] == "INVALID_PARAMETER_VALUE", body
     assert not ModelVersion.objects.exists()
+
+
+@pytest.mark.django_db
+def test_version_model_id_of_another_principal_is_refused(
+    api, dana, logged_model, make_user, api_as
+):
+    """model_id beside a runs:/ source is recorded only if the actor may read that logged
+    model: naming someone else's must not link (or leak) it."""
+    from tracking.models import LoggedModel
+
+    create_model(api)
+    own = LoggedModel.objects.get(model_id=logged_model(dana).removeprefix("models:/"))
+    theirs = logged_model(make_user("mallory"), "mallory-exp").removeprefix("models:/")
+    r = create_version(api, f"runs:/{own.source_run.run_id}/model", model_id=theirs)
+    assert r.status_code in (403, 404), r.content
+    assert theirs not in r.json()["message"] or r.status_code == 404
+    assert not ModelVersion.objects.exists()
+    r = create_version(api, f"runs:/{own.source_run.run_id}/model", model_id=own.model_id)
+    assert r.status_code == 200, r.content
+    assert ModelVersion.objects.get().logged_model_id == own.model_id
 
 
 @pytest.mark.django_db

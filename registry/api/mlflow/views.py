@@ -17,7 +17,6 @@ from core.errors import InvalidParameter
 from core.permissions import IsAuthenticatedPrincipal
 from registry import selectors, services, storage
 from registry.api.mlflow import render
-from registry.services.versions import clean_tag
 from tracking.api.mlflow.views import MlflowView
 
 EMPTY: dict = {}
@@ -64,17 +63,6 @@ def optional_str(data: dict, field: str) -> str | None:
     return value
 
 
-def tag_pairs(tags) -> list[tuple[str, str]]:
-    """MLflow's `[{key, value}]` tags, validated before anything is written."""
-    if tags in (None, []):
-        return []
-    if not isinstance(tags, list) or not all(isinstance(t, dict) for t in tags):
-        raise InvalidParameter("tags must be a list of {key, value} objects.")
-    if len(tags) > 100:
-        raise InvalidParameter("At most 100 tags at once.")
-    return [clean_tag(t.get("key"), t.get("value")) for t in tags]
-
-
 def strict_bool(data: dict, field: str) -> bool:
     value = data.get(field, False)
     if value is None:
@@ -98,19 +86,14 @@ class RegisteredModelCreateView(RegistryView):
     def post(self, request):
         data = self.body()
         catalog_name, schema_name, name = name_of(data).split(".")
-        tags = tag_pairs(data.get("tags"))
         model = services.registered_model_create(
             actor=self.actor(),
             catalog_name=catalog_name,
             schema_name=schema_name,
             name=name,
             comment=optional_str(data, "description"),
+            tags=data.get("tags"),
         )
-        # The creator owns the model, so setting its (already validated) tags cannot be refused.
-        for key, value in tags:
-            services.registered_model_tag_set(
-                actor=self.actor(), full_name=model.full_name, key=key, value=value
-            )
         model = selectors.registered_model_get(actor=self.actor(), full_name=model.full_name)
         return Response({"registered_model": render.model_out(model)})
 
@@ -258,21 +241,12 @@ class LatestVersionsView(RegistryView):
 class ModelVersionCreateView(RegistryView):
     def post(self, request):
         data = self.body()
-        source = required(data, "source")
-        model_id = optional_str(data, "model_id") or ""
-        if (
-            model_id
-            and isinstance(source, str)
-            and source.startswith("models:/")
-            and source != f"models:/{model_id}"
-        ):
-            raise InvalidParameter("model_id does not match the logged model in source.")
         version = services.model_version_create(
             actor=self.actor(),
             full_name=name_of(data),
-            source=source,
+            source=required(data, "source"),
             run_id=optional_str(data, "run_id") or "",
-            logged_model_id=model_id,
+            logged_model_id=optional_str(data, "model_id") or "",
             description=optional_str(data, "description"),
             tags=data.get("tags"),
             copy_files=True,
