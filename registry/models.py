@@ -1,14 +1,16 @@
 """The model registry: registered models (third level of the namespace), their versions,
-tags, aliases and alias history."""
+tags, aliases and alias history, alias policies and promotion requests."""
 
 from __future__ import annotations
 
 import uuid
 
+from django.conf import settings
+from django.contrib.auth.models import Group
 from django.db import models
 from guardian.models import GroupObjectPermissionBase, UserObjectPermissionBase
 
-from catalog.models import Schema, Securable
+from catalog.models import Catalog, Schema, Securable
 from catalog.privileges import SecurableType, guardian_permissions
 
 
@@ -167,6 +169,10 @@ class AliasHistory(models.Model):
     at = models.DateTimeField(auto_now_add=True)
     reason = models.TextField(blank=True, default="")
     request_id = models.CharField(max_length=64, blank=True, default="")
+    # The promotion request that moved it, when the alias is protected (or a break-glass move).
+    promotion = models.ForeignKey(
+        "PromotionRequest", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
 
     class Meta:
         ordering = ["id"]
@@ -174,3 +180,167 @@ class AliasHistory(models.Model):
 
     def __str__(self) -> str:
         return f"{self.alias}: {self.from_version}->{self.to_version}"
+
+
+class AliasPolicy(models.Model):
+    """Protects alias names matching `alias_patterns` (`champion`, `prod*`) on a catalog, a
+    schema or a model, the nearest level with a matching policy winning: moving such an alias
+    needs `required_approvals` distinct approvals from the named principals, and the version
+    must pass the gates. A legacy stage counts as an alias named after it in lower case
+    (`production`, `staging`)."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    catalog = models.ForeignKey(
+        Catalog, null=True, blank=True, on_delete=models.CASCADE, related_name="alias_policies"
+    )
+    schema = models.ForeignKey(
+        Schema, null=True, blank=True, on_delete=models.CASCADE, related_name="alias_policies"
+    )
+    model = models.ForeignKey(
+        RegisteredModel,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="alias_policies",
+    )
+    alias_patterns = models.JSONField(default=list)
+    required_approvals = models.PositiveSmallIntegerField(default=1)
+    approver_users = models.ManyToManyField(settings.AUTH_USER_MODEL, blank=True, related_name="+")
+    approver_groups = models.ManyToManyField(Group, blank=True, related_name="+")
+    request_ttl_seconds = models.PositiveIntegerField(default=7 * 24 * 3600)
+    # Gates: {"required_tags": {"validation": "passed"}, "metrics": [{"key": "val_accuracy",
+    # "op": ">=", "value": 0.9}], "require_signature": true}; READY is always required.
+    gates = models.JSONField(default=dict, blank=True)
+    description = models.TextField(blank=True, default="")
+    created_at = models.DateTimeField(auto_now_add=True)
+    created_by = models.CharField(max_length=150, blank=True, default="")
+    updated_at = models.DateTimeField(auto_now=True)
+    updated_by = models.CharField(max_length=150, blank=True, default="")
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=(
+                    models.Q(catalog__isnull=False, schema__isnull=True, model__isnull=True)
+                    | models.Q(catalog__isnull=True, schema__isnull=False, model__isnull=True)
+                    | models.Q(catalog__isnull=True, schema__isnull=True, model__isnull=False)
+                ),
+                name="alias_policy_one_securable",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.securable_full_name}: {', '.join(self.alias_patterns)}"
+
+    @property
+    def securable(self):
+        return self.model or self.schema or self.catalog
+
+    @property
+    def securable_type(self) -> str:
+        return str(self.securable.securable_type)
+
+    @property
+    def securable_full_name(self) -> str:
+        return self.securable.full_name if self.model_id or self.schema_id else self.catalog.name
+
+
+class PromotionRequest(models.Model):
+    """A request to move a protected alias (or legacy stage) of a model to a version.
+
+    Bound to the version (its id and artifact digest) and to the alias's target when asked
+    (`from_version`): it applies only if neither changed, otherwise it goes STALE.
+    """
+
+    class State(models.TextChoices):
+        PENDING = "PENDING"
+        APPROVED = "APPROVED"
+        APPLIED = "APPLIED"
+        REJECTED = "REJECTED"
+        CANCELLED = "CANCELLED"
+        EXPIRED = "EXPIRED"
+        STALE = "STALE"
+
+    class Kind(models.TextChoices):
+        ALIAS = "ALIAS"
+        STAGE = "STAGE"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    model = models.ForeignKey(
+        RegisteredModel, on_delete=models.CASCADE, related_name="promotion_requests"
+    )
+    kind = models.CharField(max_length=8, choices=Kind.choices, default=Kind.ALIAS)
+    alias = models.CharField(max_length=255)  # alias name, or the stage name for kind STAGE
+    archive_existing_versions = models.BooleanField(default=False)  # kind STAGE only
+    version = models.ForeignKey(ModelVersion, on_delete=models.CASCADE, related_name="+")
+    version_number = models.PositiveIntegerField()
+    artifact_digest = models.CharField(max_length=64, blank=True, default="")
+    from_version = models.PositiveIntegerField(null=True, blank=True)
+    policy = models.ForeignKey(
+        AliasPolicy, null=True, blank=True, on_delete=models.SET_NULL, related_name="requests"
+    )
+    required_approvals = models.PositiveSmallIntegerField(default=1)
+    requester = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    requester_name = models.CharField(max_length=150)
+    justification = models.TextField(blank=True, default="")
+    rollback = models.BooleanField(default=False)
+    break_glass = models.BooleanField(default=False)
+    state = models.CharField(max_length=16, choices=State.choices, default=State.PENDING)
+    state_message = models.TextField(blank=True, default="")
+    gate_results = models.JSONField(default=list, blank=True)
+    expires_at = models.DateTimeField()
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    decided_at = models.DateTimeField(null=True, blank=True)
+    applied_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "id"]
+        indexes = [
+            models.Index(fields=["state", "expires_at"]),
+            models.Index(fields=["model", "alias", "state"]),
+        ]
+        constraints = [
+            # At most one open request per alias: a second one would only race the first.
+            models.UniqueConstraint(
+                fields=["model", "kind", "alias"],
+                condition=models.Q(state__in=["PENDING", "APPROVED"]),
+                name="one_open_request_per_alias",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.model.full_name}@{self.alias} -> {self.version_number} ({self.state})"
+
+
+class PromotionDecision(models.Model):
+    """One approver's approval or rejection of a request, with a comment; one per approver."""
+
+    class Decision(models.TextChoices):
+        APPROVE = "APPROVE"
+        REJECT = "REJECT"
+
+    request = models.ForeignKey(
+        PromotionRequest, on_delete=models.CASCADE, related_name="decisions"
+    )
+    approver = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    approver_name = models.CharField(max_length=150)
+    decision = models.CharField(max_length=8, choices=Decision.choices)
+    comment = models.TextField(blank=True, default="")
+    at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["at", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["request", "approver"], name="one_decision_per_approver"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.approver_name}: {self.decision}"

@@ -97,3 +97,29 @@ def expire_pending_versions() -> int:
                 details={"version": number},
             )
     return count
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True)
+def expire_promotion_requests() -> int:
+    """Hourly: PENDING promotion requests past their expiry become EXPIRED (requests an
+    approval holds locked are left to it); idempotent."""
+    from registry.services.promotions import promotion_requests_expire
+
+    return promotion_requests_expire()
+
+
+@shared_task(
+    acks_late=True,
+    reject_on_worker_lost=True,
+    autoretry_for=(OSError,),
+    retry_backoff=True,
+    retry_backoff_max=600,
+    max_retries=8,
+)
+def send_promotion_email(request_id: str, event: str, extra: dict | None = None) -> int:
+    """Email the people a promotion event concerns (approvers on a new request or a
+    break-glass move, the requester on every decision); retried when the mail server is
+    unreachable. Returns the number of messages sent."""
+    from registry.notifications import send_promotion_event
+
+    return send_promotion_event(request_id, event, extra or {})

@@ -170,6 +170,8 @@ STEWARD_S3_PREFIX = env("STEWARD_S3_PREFIX", "steward")
 STEWARD_MAX_ARTIFACT_BYTES = env_int("STEWARD_MAX_ARTIFACT_BYTES", 2 * 1024**3)  # per file
 # A version whose upload never finishes becomes FAILED_REGISTRATION after this many seconds.
 STEWARD_PENDING_VERSION_TIMEOUT = env_int("STEWARD_PENDING_VERSION_TIMEOUT", 3600)
+# The address people reach Steward at: links in approval emails and error messages.
+STEWARD_BASE_URL = env("STEWARD_BASE_URL", "http://127.0.0.1:8000")
 
 # Celery
 CELERY_BROKER_URL = env("REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -182,6 +184,10 @@ CELERY_BEAT_SCHEDULE = {
     "expire-pending-versions": {
         "task": "registry.tasks.expire_pending_versions",
         "schedule": 300.0,  # seconds
+    },
+    "expire-promotion-requests": {
+        "task": "registry.tasks.expire_promotion_requests",
+        "schedule": 3600.0,
     },
 }
 

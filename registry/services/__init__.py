@@ -5,6 +5,17 @@ from registry.services.models import (
     registered_model_delete,
     registered_model_update,
 )
+from registry.services.promotions import (
+    alias_break_glass,
+    alias_policy_create,
+    alias_policy_delete,
+    alias_policy_update,
+    alias_rollback,
+    promotion_request_approve,
+    promotion_request_cancel,
+    promotion_request_create,
+    promotion_request_reject,
+)
 from registry.services.versions import (
     alias_delete,
     alias_set,
@@ -20,6 +31,15 @@ from registry.services.versions import (
 )
 
 __all__ = [
+    "alias_break_glass",
+    "alias_policy_create",
+    "alias_policy_delete",
+    "alias_policy_update",
+    "alias_rollback",
+    "promotion_request_approve",
+    "promotion_request_cancel",
+    "promotion_request_create",
+    "promotion_request_reject",
     "alias_delete",
     "alias_set",
     "model_version_create",

@@ -168,7 +168,7 @@ def model_version_create(
     )
     version.storage_location = storage.storage_uri(storage.version_prefix(version))
     version.save(force_insert=True)
-    for key, value in _tag_pairs(tags):
+    for key, value in tag_pairs(tags):
         ModelVersionTag.objects.create(version=version, key=key, value=value)
     version_audit(actor, "model_version.create", version, {"source": parsed.raw})
     if copy_files and resolved.artifact_prefix:
@@ -179,7 +179,7 @@ def model_version_create(
     return version
 
 
-def _tag_pairs(tags) -> list[tuple[str, str]]:
+def tag_pairs(tags) -> list[tuple[str, str]]:
     if tags in (None, []):
         return []
     if isinstance(tags, dict):
@@ -254,6 +254,15 @@ def model_version_delete(*, actor: Actor, full_name, version) -> None:
     model = locked_model(full_name)
     authz.require(actor, Privilege.MANAGE, model)
     obj = version_of(model, version, lock=True)
+    held = [a.alias for a in ModelAlias.objects.filter(version=obj)]
+    protected = [a for a in held if _protection(model, a) is not None]
+    if obj.stage != ModelVersion.Stage.NONE and _protection(model, obj.stage.lower()):
+        protected.append(obj.stage.lower())
+    if protected:
+        raise FailedPrecondition(
+            f"Version {obj.version} holds protected alias or stage {', '.join(protected)}; "
+            "promote another version first."
+        )
     for alias in ModelAlias.objects.filter(version=obj):
         _record_move(actor, model, alias.alias, obj.version, None, "version deleted")
         alias.delete()
@@ -319,7 +328,9 @@ def model_version_tag_delete(*, actor: Actor, full_name, version, key) -> None:
 # --- aliases -------------------------------------------------------------------------------
 
 
-def _record_move(actor: Actor, model, alias: str, old, new, reason: str = "") -> None:
+def _record_move(
+    actor: Actor, model, alias: str, old, new, reason: str = "", promotion=None
+) -> None:
     AliasHistory.objects.create(
         model=model,
         alias=alias,
@@ -328,16 +339,73 @@ def _record_move(actor: Actor, model, alias: str, old, new, reason: str = "") ->
         actor=actor.username,
         reason=reason,
         request_id=actor.request_id,
+        promotion=promotion,
     )
 
 
+def _protection(model, name: str):
+    from registry import policies
+
+    return policies.policy_for(model, name)
+
+
+def alias_set(
+    *, actor: Actor, full_name, alias, version, reason: str = "", rollback: bool = False
+) -> ModelAlias:
+    """Point an alias at a READY, active version (MANAGE); the move is kept in alias history.
+
+    A protected alias (registry.policies) is never moved here: a promotion request stands in
+    for the move (committed), and ApprovalRequired names it. Every door comes through here.
+    """
+    from registry.services.promotions import ApprovalRequired
+
+    result = _alias_set(
+        actor=actor,
+        full_name=full_name,
+        alias=alias,
+        version=version,
+        reason=reason,
+        rollback=rollback,
+    )
+    if isinstance(result, tuple):
+        raise ApprovalRequired(result[0], reused=result[1])
+    return result
+
+
 @governed("alias.set")
-def alias_set(*, actor: Actor, full_name, alias, version, reason: str = "") -> ModelAlias:
-    """Point an alias at a READY, active version (MANAGE); the move is kept in alias history."""
+def _alias_set(*, actor: Actor, full_name, alias, version, reason: str, rollback: bool):
+    from registry.services.promotions import protected_move_request
+
     model = locked_model(full_name)
-    authz.require(actor, Privilege.MANAGE, model)
     name = clean_alias(alias)
     target = version_of(model, version)
+    outcome = protected_move_request(
+        actor=actor,
+        model=model,
+        kind="ALIAS",
+        name=name,
+        target=target,
+        justification=reason,
+        rollback=rollback,
+    )
+    if outcome is not None:
+        return outcome
+    authz.require(actor, Privilege.MANAGE, model)
+    return move_alias(actor, model, name, target, reason=reason)
+
+
+def move_alias(
+    actor: Actor,
+    model,
+    name: str,
+    target: ModelVersion,
+    *,
+    reason: str = "",
+    promotion=None,
+    **details,
+) -> ModelAlias:
+    """Move an alias (already authorized: by MANAGE, approvals or break-glass); the caller
+    holds the model row lock."""
     if target.status != ModelVersion.Status.READY:
         raise FailedPrecondition(f"Version {target.version} is {target.status}, not READY.")
     if target.lifecycle != ModelVersion.Lifecycle.ACTIVE:
@@ -351,19 +419,29 @@ def alias_set(*, actor: Actor, full_name, alias, version, reason: str = "") -> M
     current.version = target
     current.updated_by = actor.username
     current.save()
-    _record_move(actor, model, name, old, target.version, reason)
-    audit_write(actor, "alias.set", model, {"alias": name, "from": old, "to": target.version})
+    _record_move(actor, model, name, old, target.version, reason, promotion)
+    if promotion is not None:
+        details["promotion_request"] = str(promotion.id)
+    audit_write(
+        actor, "alias.set", model, {"alias": name, "from": old, "to": target.version, **details}
+    )
     return current
 
 
 @governed("alias.delete")
 def alias_delete(*, actor: Actor, full_name, alias) -> None:
+    """Remove an alias (MANAGE). A protected one is refused: it moves only by promotion."""
     model = locked_model(full_name)
     authz.require(actor, Privilege.MANAGE, model)
     name = clean_alias(alias)
     current = ModelAlias.objects.select_related("version").filter(model=model, alias=name).first()
     if current is None:
         raise NotFound(f"Alias {name!r} does not exist on {model.full_name}.")
+    if _protection(model, name) is not None:
+        raise FailedPrecondition(
+            f"Alias {name!r} of {model.full_name} is protected by an alias policy; it moves "
+            "only through a promotion request and cannot be deleted while protected."
+        )
     old = current.version.version
     current.delete()
     _record_move(actor, model, name, old, None)
@@ -375,18 +453,68 @@ def alias_delete(*, actor: Actor, full_name, alias) -> None:
 _STAGES = {s.value.lower(): s for s in ModelVersion.Stage}
 
 
-@governed("model_version.transition_stage")
 def model_version_transition_stage(
     *, actor: Actor, full_name, version, stage, archive_existing_versions: bool = False
 ) -> ModelVersion:
     """Move a version to None/Staging/Production/Archived (MANAGE); optionally archive the
-    versions currently in that stage."""
+    versions currently in that stage. A stage protected by an alias policy (as the alias
+    `production`, `staging`) opens a promotion request instead, like alias_set."""
+    from registry.services.promotions import ApprovalRequired
+
+    result = _transition_stage(
+        actor=actor,
+        full_name=full_name,
+        version=version,
+        stage=stage,
+        archive_existing_versions=archive_existing_versions,
+    )
+    if isinstance(result, tuple):
+        raise ApprovalRequired(result[0], reused=result[1])
+    return result
+
+
+@governed("model_version.transition_stage")
+def _transition_stage(*, actor: Actor, full_name, version, stage, archive_existing_versions):
+    from registry.services.promotions import protected_move_request
+
     model = locked_model(full_name)
-    authz.require(actor, Privilege.MANAGE, model)
     if not isinstance(stage, str) or stage.lower() not in _STAGES:
         raise InvalidParameter("stage must be one of None, Staging, Production, Archived.")
+    if not isinstance(archive_existing_versions, bool):
+        raise InvalidParameter("archive_existing_versions must be true or false.")
     target_stage = _STAGES[stage.lower()]
     obj = version_of(model, version, lock=True)
+    if obj.stage != target_stage and _protection(model, obj.stage.lower()) is not None:
+        authz.require(actor, Privilege.MODIFY, model)
+        raise FailedPrecondition(
+            f"Version {obj.version} is in protected stage {obj.stage}; it leaves it only when "
+            "an approved promotion archives it (archive_existing_versions)."
+        )
+    outcome = protected_move_request(
+        actor=actor,
+        model=model,
+        kind="STAGE",
+        name=target_stage.lower(),
+        target=obj,
+        archive_existing_versions=archive_existing_versions,
+    )
+    if outcome is not None:
+        return outcome
+    authz.require(actor, Privilege.MANAGE, model)
+    return move_stage(actor, model, obj, target_stage, archive_existing_versions)
+
+
+def move_stage(
+    actor: Actor,
+    model,
+    obj: ModelVersion,
+    stage,
+    archive_existing_versions: bool,
+    promotion=None,
+    **details,
+) -> ModelVersion:
+    """Move a version's legacy stage (already authorized); the caller holds the model lock."""
+    target_stage = _STAGES[str(stage).lower()]
     archived = []
     if archive_existing_versions and target_stage in (
         ModelVersion.Stage.STAGING,
@@ -403,10 +531,12 @@ def model_version_transition_stage(
     obj.stage = target_stage
     obj.updated_by = actor.username
     obj.save(update_fields=["stage", "updated_by", "updated_at"])
+    if promotion is not None:
+        details["promotion_request"] = str(promotion.id)
     version_audit(
         actor,
         "model_version.transition_stage",
         obj,
-        {"from": previous, "to": target_stage, "archived": archived},
+        {"from": previous, "to": target_stage, "archived": archived, **details},
     )
     return obj

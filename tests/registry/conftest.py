@@ -53,3 +53,25 @@ def upload_version_files(version, files: dict[str, bytes] | None = None) -> None
     }
     for name, content in files.items():
         artifact_storage.save(join(version_prefix(version), name), ContentFile(content))
+
+
+@pytest.fixture
+def ready_version(logged_model):
+    """ready_version(user, "c.s.m", tags={...}) -> a READY ModelVersion registered by `user`
+    (who needs MODIFY on the model) from a logged model of their own, through the services."""
+    from registry import services
+
+    def make(user, full_name: str, *, tags: dict | None = None, mlmodel: str = MLMODEL):
+        actor = Actor.system(user)
+        version = services.model_version_create(
+            actor=actor,
+            full_name=full_name,
+            source=logged_model(user, f"exp-{user.username}"),
+            tags=tags or None,
+        )
+        upload_version_files(version, {"MLmodel": mlmodel.encode(), "model.skops": b"m"})
+        return services.model_version_finalize(
+            actor=actor, full_name=full_name, version=version.version
+        )
+
+    return make
