@@ -13,7 +13,6 @@ from core.actor import Actor
 from core.errors import AlreadyExists, FailedPrecondition, NotFound, PermissionDenied
 from registry import services
 from registry.models import AliasHistory, ModelAlias, ModelVersion, PromotionRequest
-from registry.services import promotions
 from registry.services.promotions import ApprovalRequired
 
 M = "main.ml.wine"
