@@ -10,7 +10,7 @@ from core.errors import InvalidParameter
 
 def principal_by_name(name) -> User | Group:
     """A user (by username) or else a group (by name); refuses unknown names."""
-    if not isinstance(name, str) or not name.strip() or len(name) > 255:
+    if not isinstance(name, str) or not name.strip() or len(name) > 255 or "\x00" in name:
         raise InvalidParameter("A principal name is required.")
     user = User.objects.filter(username=name, is_active=True).first()
     if user is not None:

@@ -233,6 +233,13 @@ def check(actor: Actor, privilege: Privilege, securable) -> bool:
     return gates and (privilege in held)
 
 
+def holds(actor: Actor, privilege: Privilege, securable) -> bool:
+    """Does the actor's principal hold `privilege` (token scope aside)? For decisions about
+    what the actor may *see*, where a read-only token sees what its user sees."""
+    held, gates = _held_on(actor, securable)
+    return gates and (privilege in held)
+
+
 def can_see(actor: Actor, securable) -> bool:
     """Visible: the USE gates above it pass and the actor holds some privilege on it."""
     if securable.securable_type == SecurableType.METASTORE:

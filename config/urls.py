@@ -1,4 +1,4 @@
-"""Routes: the Unity Catalog API, the native API, SCIM, schema docs, health, admin."""
+"""Routes: the Unity Catalog API, the native API, SCIM, schema docs, health, admin, console."""
 
 from django.contrib import admin
 from django.urls import include, path, re_path
@@ -19,6 +19,7 @@ urlpatterns = [
     path("api/2.0/mlflow/", include("tracking.api.mlflow.urls")),
     path("api/3.0/mlflow/", include("tracking.api.mlflow.urls")),
     path("api/v1/", include("tracking.api.v1.urls")),
+    path("api/v1/", include("registry.api.v1.urls")),
     path("api/2.0/mlflow-artifacts/", include("registry.api.artifacts.urls")),
     path(
         "api/schema/",
@@ -32,6 +33,7 @@ urlpatterns = [
         ),
     ),
     path("admin/", admin.site.urls),
+    path("console/", include("console.urls")),
     re_path(r"^api/.*$", core_views.api_not_found),
 ]
 

@@ -19,5 +19,9 @@ class RegistryConfig(AppConfig):
             models.ModelVersionTag,
             models.ModelAlias,
             models.AliasHistory,
+            models.PromotionRequest,
+            models.PromotionDecision,
         ):
             auditlog.register(model)
+        # Approver lists live in many-to-many tables: record their changes too.
+        auditlog.register(models.AliasPolicy, m2m_fields={"approver_users", "approver_groups"})

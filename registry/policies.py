@@ -193,7 +193,13 @@ def clean_gates(value) -> dict:
         if not isinstance(tags, dict) or len(tags) > 50:
             raise InvalidParameter("gates.required_tags must be an object of at most 50 tags.")
         for key, wanted in tags.items():
-            if not key or len(key) > 250 or not isinstance(wanted, str) or len(wanted) > 5000:
+            if (
+                not key
+                or len(key) > 250
+                or not isinstance(wanted, str)
+                or len(wanted) > 5000
+                or "\x00" in key + wanted
+            ):
                 raise InvalidParameter("gates.required_tags maps tag keys to string values.")
         out["required_tags"] = dict(tags)
     metrics = value.get("metrics")
@@ -207,10 +213,10 @@ def clean_gates(value) -> dict:
                 or set(rule) != {"key", "op", "value"}
                 or not isinstance(rule["key"], str)
                 or not 0 < len(rule["key"]) <= 250
+                or "\x00" in rule["key"]
+                or not isinstance(rule["op"], str)
                 or rule["op"] not in OPS
-                or isinstance(rule["value"], bool)
-                or not isinstance(rule["value"], int | float)
-                or not math.isfinite(rule["value"])
+                or not _finite_number(rule["value"])
             ):
                 raise InvalidParameter(
                     "Each metric gate is {key, op, value} with op one of "
@@ -226,6 +232,15 @@ def clean_gates(value) -> dict:
         if signature:
             out["require_signature"] = True
     return out
+
+
+def _finite_number(value) -> bool:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return False
+    try:
+        return math.isfinite(float(value))
+    except OverflowError:  # an integer too large for a float
+        return False
 
 
 def clean_required_approvals(value) -> int:

@@ -108,18 +108,46 @@ def expire_promotion_requests() -> int:
     return promotion_requests_expire()
 
 
-@shared_task(
-    acks_late=True,
-    reject_on_worker_lost=True,
-    autoretry_for=(OSError,),
-    retry_backoff=True,
-    retry_backoff_max=600,
-    max_retries=8,
-)
-def send_promotion_email(request_id: str, event: str, extra: dict | None = None) -> int:
-    """Email the people a promotion event concerns (approvers on a new request or a
-    break-glass move, the requester on every decision); retried when the mail server is
-    unreachable. Returns the number of messages sent."""
-    from registry.notifications import send_promotion_event
+# Backoff of the email task: 10 s, 20 s, 40 s, ... capped at 15 minutes, with full jitter;
+# ten retries ride out about an hour of mail-server outage (half that on average).
+EMAIL_RETRY_BACKOFF = 10
+EMAIL_RETRY_BACKOFF_MAX = 900
+EMAIL_MAX_RETRIES = 10
 
-    return send_promotion_event(request_id, event, extra or {})
+
+@shared_task(bind=True, acks_late=True, reject_on_worker_lost=True, max_retries=EMAIL_MAX_RETRIES)
+def send_promotion_email(
+    self, request_id: str, event: str, extra: dict | None = None, settled: list | None = None
+) -> int:
+    """Email the people a promotion event concerns (approvers on a new request or a
+    break-glass move, the requester on every decision). Returns the number of messages sent.
+
+    Only reads and sends. On an SMTP or connection error (smtplib.SMTPException is an
+    OSError) it retries with exponential backoff, passing the addresses already settled so
+    that a retry does not mail them twice; a request deleted since sends nothing. Not
+    `autoretry_for`: that would retry with the original arguments and resend to everyone."""
+    from celery.utils.time import get_exponential_backoff_interval
+
+    from registry.notifications import DeliveryInterrupted, send_promotion_event
+
+    try:
+        return send_promotion_event(request_id, event, extra or {}, skip=settled or ())
+    except DeliveryInterrupted as exc:
+        logger.warning(
+            "Promotion email %s for request %s interrupted (attempt %s): %s",
+            event,
+            request_id,
+            self.request.retries + 1,
+            exc,
+        )
+        raise self.retry(
+            args=(request_id, event, extra or {}),
+            kwargs={"settled": exc.settled},
+            exc=exc,
+            countdown=get_exponential_backoff_interval(
+                factor=EMAIL_RETRY_BACKOFF,
+                retries=self.request.retries,
+                maximum=EMAIL_RETRY_BACKOFF_MAX,
+                full_jitter=True,
+            ),
+        ) from exc

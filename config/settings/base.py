@@ -57,12 +57,15 @@ LOCAL_APPS = [
     "registry",
     "lineage",
     "tracking",
+    "console",
 ]
 INSTALLED_APPS = DJANGO_APPS + THIRD_PARTY_APPS + LOCAL_APPS
 
 MIDDLEWARE = [
     "core.middleware.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    # Static files (htmx, admin CSS) in every environment; see console/middleware.py.
+    "console.middleware.StaticFilesMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -82,7 +85,8 @@ AUTHENTICATION_BACKENDS = [
     # Answers user.has_perm("EXECUTE", model) with inheritance down the securable tree.
     "catalog.authz.StewardPermissionBackend",
 ]
-LOGIN_URL = "/admin/login/"
+# Where LoginRequiredMixin sends anonymous visitors; the admin keeps its own /admin/login/.
+LOGIN_URL = "console:login"
 
 TEMPLATES = [
     {
@@ -123,6 +127,9 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = DATA_DIR / "static"
+# Serve straight from each app's static/ folder: no collectstatic step in `./dev up` or the
+# image (a handful of files; they go without compressed copies and hashed names).
+WHITENOISE_USE_FINDERS = True
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [

@@ -20,6 +20,14 @@ EMAIL_BACKEND = env("EMAIL_BACKEND", "django.core.mail.backends.smtp.EmailBacken
 EMAIL_HOST = env("EMAIL_HOST", "localhost")
 EMAIL_PORT = env_int("EMAIL_PORT", 25)
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", "steward@localhost")
+# A relay usually wants credentials and STARTTLS (EMAIL_USE_TLS, port 587) or implicit TLS
+# (EMAIL_USE_SSL, port 465). The timeout bounds a hung mail server: the email task then fails
+# and retries instead of holding a worker forever (Django's default is no timeout).
+EMAIL_HOST_USER = env("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = env("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
+EMAIL_USE_SSL = env_bool("EMAIL_USE_SSL", False)
+EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 30)
 
 # Shared cache (authentication-failure throttling across replicas).
 CACHES = {

@@ -16,6 +16,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from accounts.models import User
@@ -107,7 +108,9 @@ def _notify(request: PromotionRequest, event: str, **extra) -> None:
     from registry.tasks import send_promotion_email
 
     request_id = str(request.id)
-    transaction.on_commit(lambda: send_promotion_email.delay(request_id, event, extra))
+    # robust: the change is committed; a broker or mail outage must neither fail the caller
+    # nor skip the emails queued after this one (they retry on their own).
+    transaction.on_commit(lambda: send_promotion_email.delay(request_id, event, extra), robust=True)
 
 
 def _audit(actor: Actor, action: str, request: PromotionRequest, **details) -> None:
@@ -421,7 +424,8 @@ def _can_view(actor: Actor, request: PromotionRequest) -> bool:
         return True
     if authz.is_admin(actor) or policies.is_approver(request.policy, actor.user):
         return True
-    return authz.check(actor, Privilege.MANAGE, request.model)
+    # Seeing is a read: a read-only token of a MANAGE holder sees what its user sees.
+    return authz.holds(actor, Privilege.MANAGE, request.model)
 
 
 def promotion_request_lookup(actor: Actor, request_id, *, lock: bool = False) -> PromotionRequest:
@@ -434,7 +438,13 @@ def promotion_request_lookup(actor: Actor, request_id, *, lock: bool = False) ->
         .first()
     )
     if request is None or not _can_view(actor, request):
-        raise NotFound(f"Promotion request {str(request_id)[:64]} does not exist.")
+        exc = NotFound(f"Promotion request {str(request_id)[:64]} does not exist.")
+        exc.denied = {  # type: ignore[attr-defined]
+            "securable_type": "promotion_request",
+            "securable": str(key),
+            "privilege": "VIEW",
+        }
+        raise exc
     if lock:
         _locked_model(request.model.full_name)
         request = (
@@ -543,12 +553,29 @@ def promotion_requests_expire(batch: int = 500) -> int:
             return count
 
 
+def _lock_versions(request: PromotionRequest) -> None:
+    """Lock the version rows an apply may write (the target; for a stage, the versions now in
+    it, which archive_existing_versions archives) before this transaction's first audit write.
+
+    Race: every audit write locks the one audit chain head row until commit, and
+    model_version_update locks a version row (without the model lock), then writes its audit
+    event. An approval that wrote its audit event first and locked the version afterwards
+    (_stale_reasons, move_stage) deadlocked with it (a 500). Lock order: model, request,
+    versions, audit chain head."""
+    rows = Q(pk=request.version_id)
+    if request.kind == PromotionRequest.Kind.STAGE:
+        rows |= Q(model_id=request.model_id, stage__iexact=request.alias)
+    list(ModelVersion.objects.select_for_update().filter(rows).order_by("pk").values("pk"))
+
+
 def _decide(actor: Actor, request_id, decision: str, comment) -> PromotionRequest:
     comment = _text(comment, "comment")
     request = promotion_request_lookup(actor, request_id, lock=True)
     verb = "approve" if decision == PromotionDecision.Decision.APPROVE else "reject"
     _require_pending(request)
     _require_approver(actor, request, verb)
+    if decision == PromotionDecision.Decision.APPROVE:
+        _lock_versions(request)
     PromotionDecision.objects.create(
         request=request,
         approver=actor.user,
@@ -580,17 +607,29 @@ def _reject(*, actor: Actor, request_id, comment="") -> PromotionRequest:
     return _decide(actor, request_id, PromotionDecision.Decision.REJECT, comment)
 
 
+def _deciding(decide, *, actor: Actor, request_id, comment) -> PromotionRequest:
+    key = _uuid(request_id, "promotion request")
+    expire_if_due(key)
+    try:
+        return decide(actor=actor, request_id=request_id, comment=comment)
+    except FailedPrecondition:
+        # Race: the request can come due after the expire_if_due above and before _decide
+        # locks it; _decide then refuses it as expired, but its transaction rolls back, which
+        # would leave it PENDING (no expiry event) while the approver was told it expired.
+        # Expire it now, in its own transaction (a no-op unless it is PENDING and overdue).
+        expire_if_due(key)
+        raise
+
+
 def promotion_request_approve(*, actor: Actor, request_id, comment="") -> PromotionRequest:
     """Approve (an approver named by the policy, never the requester, once). With enough
     counted approvals the request applies in this transaction, or goes STALE."""
-    expire_if_due(_uuid(request_id, "promotion request"))
-    return _approve(actor=actor, request_id=request_id, comment=comment)
+    return _deciding(_approve, actor=actor, request_id=request_id, comment=comment)
 
 
 def promotion_request_reject(*, actor: Actor, request_id, comment="") -> PromotionRequest:
     """Reject (one eligible approver's rejection is final)."""
-    expire_if_due(_uuid(request_id, "promotion request"))
-    return _reject(actor=actor, request_id=request_id, comment=comment)
+    return _deciding(_reject, actor=actor, request_id=request_id, comment=comment)
 
 
 @governed("promotion_request.cancel")
@@ -603,6 +642,8 @@ def promotion_request_cancel(*, actor: Actor, request_id) -> PromotionRequest:
             request,
             "CANCEL",
         )
+    if actor.read_only:
+        raise _denied(PermissionDenied("This token is read-only."), request, "CANCEL")
     if request.state != PromotionRequest.State.PENDING:
         raise FailedPrecondition(
             f"Promotion request {request.id} is {request.state}; only a PENDING one can be "
@@ -707,6 +748,9 @@ def previous_target(model: RegisteredModel, alias: str) -> int:
     return last.from_version
 
 
+# Not atomic: the promotion request it may open commits in alias_set before ApprovalRequired
+# is raised; the wrapper still audits a refusal.
+@governed("alias.rollback", atomic=False)
 def alias_rollback(*, actor: Actor, full_name, alias, justification="") -> ModelAlias:
     """Move an alias back to the version it pointed at before, through the same policy: a
     protected alias answers ApprovalRequired with a rollback request."""
@@ -784,39 +828,3 @@ def alias_break_glass(*, actor: Actor, full_name, alias, version, reason) -> Pro
     _audit(actor, "promotion_request.break_glass", request, break_glass=True, reason=reason)
     _notify(request, "break_glass")
     return request
-
-
-# --- reads -----------------------------------------------------------------------------------
-
-
-def promotion_requests_visible(actor: Actor, *, mine=False, waiting=False, state=None, model=None):
-    """Requests the actor may see, newest first: `mine` (requested by the actor), `waiting`
-    (PENDING, the actor may approve, has not decided, is not the requester)."""
-    qs = PromotionRequest.objects.select_related("model__schema__catalog", "policy", "version")
-    if state is not None:
-        if state not in PromotionRequest.State.values:
-            raise InvalidParameter(
-                "state must be one of " + ", ".join(PromotionRequest.State.values) + "."
-            )
-        qs = qs.filter(state=state)
-    if model is not None:
-        qs = qs.filter(model__full_name=model)
-    if mine:
-        qs = qs.filter(requester=actor.user)
-    if waiting:
-        qs = qs.filter(state=PromotionRequest.State.PENDING, expires_at__gt=timezone.now())
-        qs = qs.exclude(requester=actor.user).exclude(decisions__approver=actor.user)
-    return qs
-
-
-def can_view(actor: Actor, request: PromotionRequest) -> bool:
-    return _can_view(actor, request)
-
-
-def can_decide(actor: Actor, request: PromotionRequest) -> bool:
-    return (
-        request.state == PromotionRequest.State.PENDING
-        and request.requester_id != actor.user.pk
-        and policies.is_approver(request.policy, actor.user)
-        and not request.decisions.filter(approver=actor.user).exists()
-    )

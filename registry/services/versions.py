@@ -357,17 +357,24 @@ def alias_set(
     A protected alias (registry.policies) is never moved here: a promotion request stands in
     for the move (committed), and ApprovalRequired names it. Every door comes through here.
     """
-    from registry.services.promotions import ApprovalRequired
-
-    result = _alias_set(
-        actor=actor,
-        full_name=full_name,
-        alias=alias,
-        version=version,
-        reason=reason,
-        rollback=rollback,
+    return _moved_or_approval_required(
+        _alias_set(
+            actor=actor,
+            full_name=full_name,
+            alias=alias,
+            version=version,
+            reason=reason,
+            rollback=rollback,
+        )
     )
+
+
+def _moved_or_approval_required(result):
+    """The governed move returned either what it moved or (request, reused): the request is
+    committed by now, so raising here loses nothing."""
     if isinstance(result, tuple):
+        from registry.services.promotions import ApprovalRequired
+
         raise ApprovalRequired(result[0], reused=result[1])
     return result
 
@@ -459,18 +466,15 @@ def model_version_transition_stage(
     """Move a version to None/Staging/Production/Archived (MANAGE); optionally archive the
     versions currently in that stage. A stage protected by an alias policy (as the alias
     `production`, `staging`) opens a promotion request instead, like alias_set."""
-    from registry.services.promotions import ApprovalRequired
-
-    result = _transition_stage(
-        actor=actor,
-        full_name=full_name,
-        version=version,
-        stage=stage,
-        archive_existing_versions=archive_existing_versions,
+    return _moved_or_approval_required(
+        _transition_stage(
+            actor=actor,
+            full_name=full_name,
+            version=version,
+            stage=stage,
+            archive_existing_versions=archive_existing_versions,
+        )
     )
-    if isinstance(result, tuple):
-        raise ApprovalRequired(result[0], reused=result[1])
-    return result
 
 
 @governed("model_version.transition_stage")

@@ -3,6 +3,11 @@ explicit authorization rule and refuses an anonymous caller, unless it is on the
 
 A new view that forgets `permission_classes`, or a plain Django view added under /api/, makes
 these tests fail (fail closed), whatever DEFAULT_PERMISSION_CLASSES happens to say today.
+
+Console pages (under console/, HTML for people signed in with a session) have their own rule:
+each is a class-based view with LoginRequiredMixin first in line (console.views.ConsoleView), and
+an anonymous visitor is sent to the console login, whatever the method. A function view, or a
+class without the mixin, fails. Only the login and logout views are exempt, by name.
 """
 
 from __future__ import annotations
@@ -12,9 +17,13 @@ import uuid
 from dataclasses import dataclass
 
 import pytest
+from django.contrib.auth.mixins import LoginRequiredMixin
+from django.contrib.auth.views import LoginView, LogoutView
 from django.urls import URLPattern, URLResolver, get_resolver, resolve
 from django.urls.converters import IntConverter, PathConverter, SlugConverter, UUIDConverter
 from django.urls.resolvers import RegexPattern, RoutePattern
+from django.views import View
+from django.views.generic import TemplateView
 from rest_framework.permissions import AllowAny
 from rest_framework.views import APIView
 
@@ -34,8 +43,22 @@ PUBLIC_PREFIXES = {
 }
 # Top-level packages whose classes may carry an authorization rule.
 PROJECT_PACKAGES = {
-    "accounts", "audit", "catalog", "config", "core", "lineage", "registry", "tracking"
+    "accounts",
+    "audit",
+    "catalog",
+    "config",
+    "core",
+    "lineage",
+    "registry",
+    "tracking",
 }
+# Console pages: HTML behind a session login. Those anyone may open, and why.
+CONSOLE_PREFIX = "console/"
+CONSOLE_PUBLIC_ROUTES = {
+    "console/login": "the sign-in form itself (CSRF-protected, throttled, audited)",
+    "console/logout": "POST only; ends the caller's own session, nothing for an anonymous one",
+}
+CONSOLE_LOGIN_URL = "/console/login"
 PUBLIC_PERMISSIONS = {Public, AllowAny}
 METHODS = ["get", "post", "put", "patch", "delete", "options", "head"]
 SCIM_ERROR = "urn:ietf:params:scim:api:messages:2.0:Error"
@@ -50,6 +73,10 @@ class Route:
     @property
     def public(self) -> bool:
         return self.route in PUBLIC_ROUTES or self.route.startswith(tuple(PUBLIC_PREFIXES))
+
+    @property
+    def console(self) -> bool:
+        return self.route.startswith(CONSOLE_PREFIX)
 
     def __str__(self) -> str:
         return self.route
@@ -112,7 +139,8 @@ def all_routes() -> list[Route]:
 
 
 ROUTES = all_routes()
-CHECKED = [r for r in ROUTES if not r.public]
+CHECKED = [r for r in ROUTES if not r.public and not r.console]
+CONSOLE_PAGES = [r for r in ROUTES if r.console and r.route not in CONSOLE_PUBLIC_ROUTES]
 
 
 # --- the authorization rule of a view --------------------------------------------------------
@@ -147,6 +175,30 @@ def authorization_problem(
     return None
 
 
+def console_problem(callback) -> str | None:
+    """Why this console page does not demand a signed-in user, or None when it does."""
+    klass = view_class(callback)
+    if klass is None:
+        return (
+            "a function view: console pages are classes based on console.views.ConsoleView "
+            "(LoginRequiredMixin), which this check can see"
+        )
+    if issubclass(klass, APIView):
+        return f"{klass.__qualname__} is a DRF view: JSON endpoints belong under /api/"
+    mro = klass.__mro__
+    if LoginRequiredMixin not in mro:
+        return (
+            f"{klass.__module__}.{klass.__qualname__} does not require login "
+            "(base it on console.views.ConsoleView)"
+        )
+    if View in mro and mro.index(View) < mro.index(LoginRequiredMixin):
+        return (
+            f"{klass.__qualname__} lists LoginRequiredMixin after the view class, so its "
+            "dispatch never runs; put ConsoleView first among the bases"
+        )
+    return None
+
+
 # --- the tests -------------------------------------------------------------------------------
 
 
@@ -167,9 +219,10 @@ def test_public_allowlist_has_no_stale_entries():
     assert set(PUBLIC_ROUTES) <= found, set(PUBLIC_ROUTES) - found
     for prefix in PUBLIC_PREFIXES:
         assert any(r.startswith(prefix) for r in found), prefix
+    assert set(CONSOLE_PUBLIC_ROUTES) <= found, set(CONSOLE_PUBLIC_ROUTES) - found
 
 
-@pytest.mark.parametrize("route", [r for r in CHECKED], ids=str)
+@pytest.mark.parametrize("route", CHECKED + CONSOLE_PAGES, ids=str)
 def test_sample_path_resolves_to_its_own_route(route):
     match = resolve(route.path)
     assert match.func is route.pattern.callback, (route.path, match.route)
@@ -246,6 +299,37 @@ def test_admin_site_wants_a_staff_login(client):
     assert response.status_code == 302 and "/admin/login/" in response["Location"]
 
 
+def test_the_walk_finds_the_console():
+    found = {r.route for r in ROUTES}
+    assert {"console/", "console/login", "console/logout"} <= found
+    assert CONSOLE_PAGES, "no console page is checked"
+
+
+@pytest.mark.parametrize("route", CONSOLE_PAGES, ids=str)
+def test_every_console_page_requires_login(route):
+    problem = console_problem(route.pattern.callback)
+    assert problem is None, f"{route}: {problem}"
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("route", CONSOLE_PAGES, ids=str)
+def test_anonymous_console_visitor_is_sent_to_login(client, route):
+    for method in METHODS:
+        response = getattr(client, method)(route.path)
+        assert response.status_code == 302, (route.route, method, response.status_code)
+        assert response["Location"].startswith(f"{CONSOLE_LOGIN_URL}?next="), (
+            route.route,
+            method,
+            response["Location"],
+        )
+
+
+@pytest.mark.parametrize("route", sorted(CONSOLE_PUBLIC_ROUTES))
+def test_public_console_routes_are_the_auth_views(route):
+    pattern = next(r.pattern for r in ROUTES if r.route == route)
+    assert issubclass(view_class(pattern.callback), LoginView | LogoutView), route
+
+
 @pytest.mark.django_db
 @pytest.mark.parametrize("path", ["/healthz", "/readyz"])
 def test_probes_answer_anonymously(client, path):
@@ -277,6 +361,32 @@ class _Open(APIView):
 
 def _plain_view(request):  # pragma: no cover - never called
     raise AssertionError
+
+
+class _PlainPage(TemplateView):
+    template_name = "console/home.html"
+
+
+class _MixinLast(TemplateView, LoginRequiredMixin):
+    template_name = "console/home.html"
+
+
+class _GuardedPage(LoginRequiredMixin, TemplateView):
+    template_name = "console/home.html"
+
+
+def test_checker_flags_console_pages_without_login():
+    from console.views import ConsoleView
+
+    class _ConsolePage(ConsoleView, TemplateView):
+        template_name = "console/home.html"
+
+    assert "function view" in console_problem(_plain_view)
+    assert "does not require login" in console_problem(_PlainPage.as_view())
+    assert "dispatch never runs" in console_problem(_MixinLast.as_view())
+    assert "DRF view" in console_problem(_Forgotten.as_view())
+    assert console_problem(_GuardedPage.as_view()) is None
+    assert console_problem(_ConsolePage.as_view()) is None
 
 
 def test_checker_flags_views_without_a_rule():

@@ -27,6 +27,7 @@ from unitycatalog.client import (
 )
 
 from tests.conftest import token_for
+from tests.e2e.browser import browser, browser_page, console_login  # noqa: F401  (fixtures)
 
 UC_PREFIX = "/api/2.1/unity-catalog"
 
