@@ -21,6 +21,10 @@ class RegistryConfig(AppConfig):
             models.AliasHistory,
             models.PromotionRequest,
             models.PromotionDecision,
+            models.RetentionPolicy,
+            models.LegalHold,
+            models.VersionRetention,
+            models.RetentionRun,
         ):
             auditlog.register(model)
         # Approver lists live in many-to-many tables: record their changes too.

@@ -344,3 +344,189 @@ class PromotionDecision(models.Model):
 
     def __str__(self) -> str:
         return f"{self.approver_name}: {self.decision}"
+
+
+# --- retention (issue 6) -------------------------------------------------------------------------
+
+
+class RetentionPolicy(models.Model):
+    """Rules that archive and delete old versions of the models under a catalog, a schema or a
+    model; the nearest level holding a policy governs a model (no merging across levels).
+
+    `archive_after_days`: ACTIVE versions created that long ago are archived (null: never).
+    `delete_after_days`: ARCHIVED versions archived that long ago are deleted: files removed,
+    tombstone kept (null: never). `keep_last`: the newest K READY, undeleted versions are never
+    archived or deleted. A policy with neither rule exempts its level from the policies above.
+    Versions holding an alias, in stage Staging or Production, targeted by an open promotion
+    request or under legal hold are never touched (registry.retention decides)."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    catalog = models.ForeignKey(
+        Catalog, null=True, blank=True, on_delete=models.CASCADE, related_name="retention_policies"
+    )
+    schema = models.ForeignKey(
+        Schema, null=True, blank=True, on_delete=models.CASCADE, related_name="retention_policies"
+    )
+    model = models.ForeignKey(
+        RegisteredModel,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="retention_policies",
+    )
+    archive_after_days = models.PositiveIntegerField(null=True, blank=True)
+    delete_after_days = models.PositiveIntegerField(null=True, blank=True)
+    keep_last = models.PositiveIntegerField(default=0)
+    description = models.TextField(blank=True, default="")
+    created_at = models.DateTimeField(auto_now_add=True)
+    created_by = models.CharField(max_length=150, blank=True, default="")
+    updated_at = models.DateTimeField(auto_now=True)
+    updated_by = models.CharField(max_length=150, blank=True, default="")
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=(
+                    models.Q(catalog__isnull=False, schema__isnull=True, model__isnull=True)
+                    | models.Q(catalog__isnull=True, schema__isnull=False, model__isnull=True)
+                    | models.Q(catalog__isnull=True, schema__isnull=True, model__isnull=False)
+                ),
+                name="retention_policy_one_securable",
+            ),
+            # One policy per securable: "nearest wins" needs no tie-break within a level.
+            models.UniqueConstraint(
+                fields=["catalog"],
+                condition=models.Q(catalog__isnull=False),
+                name="one_retention_policy_per_catalog",
+            ),
+            models.UniqueConstraint(
+                fields=["schema"],
+                condition=models.Q(schema__isnull=False),
+                name="one_retention_policy_per_schema",
+            ),
+            models.UniqueConstraint(
+                fields=["model"],
+                condition=models.Q(model__isnull=False),
+                name="one_retention_policy_per_model",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return (
+            f"{self.securable_full_name}: archive {self.archive_after_days}, "
+            f"delete {self.delete_after_days}, keep {self.keep_last}"
+        )
+
+    @property
+    def securable(self):
+        return self.model or self.schema or self.catalog
+
+    @property
+    def securable_type(self) -> str:
+        return str(self.securable.securable_type)
+
+    @property
+    def securable_full_name(self) -> str:
+        return self.securable.full_name if self.model_id or self.schema_id else self.catalog.name
+
+    @property
+    def has_rules(self) -> bool:
+        return self.archive_after_days is not None or self.delete_after_days is not None
+
+
+class LegalHold(models.Model):
+    """A legal hold on a whole model (`version` null) or on one version: retention never
+    archives or deletes what it covers. Set and cleared by metastore admins, audited."""
+
+    model = models.ForeignKey(RegisteredModel, on_delete=models.CASCADE, related_name="legal_holds")
+    version = models.ForeignKey(
+        ModelVersion, null=True, blank=True, on_delete=models.CASCADE, related_name="legal_holds"
+    )
+    reason = models.TextField()
+    created_at = models.DateTimeField(auto_now_add=True)
+    created_by = models.CharField(max_length=150)
+    updated_at = models.DateTimeField(auto_now=True)
+    updated_by = models.CharField(max_length=150)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["model"],
+                condition=models.Q(version__isnull=True),
+                name="one_legal_hold_per_model",
+            ),
+            models.UniqueConstraint(
+                fields=["version"],
+                condition=models.Q(version__isnull=False),
+                name="one_legal_hold_per_version",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        target = f"/{self.version.version}" if self.version_id else ""
+        return f"legal hold on {self.model.full_name}{target}"
+
+
+class VersionRetention(models.Model):
+    """What retention did to one version, and where its file removal stands.
+
+    A delete commits the tombstone (lifecycle DELETED) with `files` PENDING_DELETE first; the
+    files are removed afterwards and `files` becomes REMOVED. A crash in between leaves
+    PENDING_DELETE, which the reconciler finishes (as it does for a DELETED version without
+    this row: a manual delete whose after-commit removal may not have run)."""
+
+    class Files(models.TextChoices):
+        PRESENT = "PRESENT"
+        PENDING_DELETE = "PENDING_DELETE"
+        REMOVED = "REMOVED"
+
+    version = models.OneToOneField(
+        ModelVersion, primary_key=True, on_delete=models.CASCADE, related_name="retention"
+    )
+    archived_at = models.DateTimeField(null=True, blank=True)
+    deleted_at = models.DateTimeField(null=True, blank=True)
+    files = models.CharField(max_length=16, choices=Files.choices, default=Files.PRESENT)
+    files_removed_at = models.DateTimeField(null=True, blank=True)
+    policy = models.ForeignKey(
+        RetentionPolicy, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        indexes = [models.Index(fields=["files"])]
+
+    def __str__(self) -> str:
+        return f"{self.version_id}: {self.files}"
+
+
+class RetentionRun(models.Model):
+    """One retention run (a task delivery, redeliveries included, or a command). Counters are
+    incremented in the same transaction as the batch they count, so they stay exact across a
+    crash; a redelivered task resumes the same run (same cut-off time)."""
+
+    class State(models.TextChoices):
+        RUNNING = "RUNNING"
+        DONE = "DONE"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    task_id = models.CharField(max_length=255, blank=True, default="")
+    trigger = models.CharField(max_length=16, default="command")
+    state = models.CharField(max_length=16, choices=State.choices, default=State.RUNNING)
+    started_at = models.DateTimeField()
+    finished_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    worker = models.CharField(max_length=255, blank=True, default="")
+    archived = models.PositiveIntegerField(default=0)
+    deleted = models.PositiveIntegerField(default=0)
+    files_removed = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["-started_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["task_id"], condition=~models.Q(task_id=""), name="one_run_per_task"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"retention run {self.id} ({self.state})"

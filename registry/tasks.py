@@ -151,3 +151,32 @@ def send_promotion_email(
                 full_jitter=True,
             ),
         ) from exc
+
+
+@shared_task(bind=True, acks_late=True, reject_on_worker_lost=True)
+def apply_retention(self) -> dict:
+    """Daily: archive and delete the versions retention policies make due (see
+    registry.services.retention). acks_late + reject_on_worker_lost: a worker that dies mid-run
+    leaves the message unacknowledged, so it is redelivered and the rerun (same task id, same
+    run and cut-off) picks up what is left; work already committed is no longer due."""
+    from registry.services.retention import default_worker, retention_apply
+
+    run = retention_apply(
+        task_id=self.request.id or "",
+        trigger="task",
+        worker=self.request.hostname or default_worker(),
+    )
+    return {
+        "run": str(run.pk),
+        "archived": run.archived,
+        "deleted": run.deleted,
+        "files_removed": run.files_removed,
+    }
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True)
+def reconcile_retention_files() -> int:
+    """Hourly: remove the files of deleted versions whose removal a crash interrupted."""
+    from registry.services.retention import retention_files_reconcile
+
+    return retention_files_reconcile()

@@ -20,6 +20,7 @@ from audit.services import audit_event_write
 from core.actor import Actor
 from core.errors import AlreadyExists, InvalidParameter, NotFound, PermissionDenied
 from core.services import governed
+from lineage import services as lineage_services
 from tracking import validation as v
 from tracking.models import (
     Experiment,
@@ -743,6 +744,7 @@ def run_log_inputs(*, actor: Actor, run_id, datasets=None, models=None) -> None:
     model_inputs.extend({"model_id": m} for m in dict.fromkeys(model_ids) if m not in known_models)
     run.inputs = {"dataset_inputs": dataset_inputs, "model_inputs": model_inputs}
     run.save(update_fields=["inputs"])
+    lineage_services.mlflow_run_inputs_record(actor=actor, run=run, datasets=items)
     _audit(
         actor,
         "run.log_inputs",

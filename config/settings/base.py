@@ -4,6 +4,7 @@ import os
 from pathlib import Path
 
 import dj_database_url
+from celery.schedules import crontab
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 
@@ -57,6 +58,7 @@ LOCAL_APPS = [
     "registry",
     "lineage",
     "tracking",
+    "webhooks",
     "console",
 ]
 INSTALLED_APPS = DJANGO_APPS + THIRD_PARTY_APPS + LOCAL_APPS
@@ -179,6 +181,17 @@ STEWARD_MAX_ARTIFACT_BYTES = env_int("STEWARD_MAX_ARTIFACT_BYTES", 2 * 1024**3) 
 STEWARD_PENDING_VERSION_TIMEOUT = env_int("STEWARD_PENDING_VERSION_TIMEOUT", 3600)
 # The address people reach Steward at: links in approval emails and error messages.
 STEWARD_BASE_URL = env("STEWARD_BASE_URL", "http://127.0.0.1:8000")
+# Webhooks (webhooks/net.py): deliveries go only to public addresses, checked on the address
+# connected to, unless ALLOW_PRIVATE (development) or an ALLOWED_TARGETS entry (an address or
+# network, optionally with a port: `10.0.0.0/8`, `127.0.0.1:9000`, `[::1]:9000`) lets them.
+STEWARD_WEBHOOK_ALLOW_PRIVATE = env_bool("STEWARD_WEBHOOK_ALLOW_PRIVATE", False)
+STEWARD_WEBHOOK_ALLOWED_TARGETS = env_list("STEWARD_WEBHOOK_ALLOWED_TARGETS")
+STEWARD_WEBHOOK_ALLOWED_SCHEMES = env_list("STEWARD_WEBHOOK_ALLOWED_SCHEMES", "https")
+STEWARD_WEBHOOK_TIMEOUT = env_int("STEWARD_WEBHOOK_TIMEOUT", 10)  # seconds per attempt
+STEWARD_WEBHOOK_MAX_ATTEMPTS = env_int("STEWARD_WEBHOOK_MAX_ATTEMPTS", 6)
+STEWARD_WEBHOOK_RETRY_BACKOFF = env_int("STEWARD_WEBHOOK_RETRY_BACKOFF", 30)  # first retry, s
+# Versions a retention run claims (row-locks) and settles per transaction.
+STEWARD_RETENTION_BATCH_SIZE = env_int("STEWARD_RETENTION_BATCH_SIZE", 500)
 
 # Celery
 CELERY_BROKER_URL = env("REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -194,6 +207,18 @@ CELERY_BEAT_SCHEDULE = {
     },
     "expire-promotion-requests": {
         "task": "registry.tasks.expire_promotion_requests",
+        "schedule": 3600.0,
+    },
+    "retry-webhook-deliveries": {
+        "task": "webhooks.tasks.retry_due_deliveries",
+        "schedule": 60.0,
+    },
+    "apply-retention": {
+        "task": "registry.tasks.apply_retention",
+        "schedule": crontab(hour=3, minute=30),  # daily, 03:30 UTC
+    },
+    "reconcile-retention-files": {
+        "task": "registry.tasks.reconcile_retention_files",
         "schedule": 3600.0,
     },
 }

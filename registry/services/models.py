@@ -21,8 +21,10 @@ from core.names import canonical_name
 from core.services import governed
 from registry import storage
 from registry.artifacts import delete_tree
-from registry.models import ModelVersion, RegisteredModel, RegisteredModelTag
+from registry.models import LegalHold, ModelVersion, RegisteredModel, RegisteredModelTag
 from registry.services.versions import tag_pairs
+from webhooks import payloads as webhook_payloads
+from webhooks.services import emit as webhook_emit
 
 
 @governed("registered_model.create")
@@ -72,6 +74,11 @@ def registered_model_create(
     for tag_key, value in pairs:
         RegisteredModelTag.objects.create(model=obj, key=tag_key, value=value)
     audit_write(actor, "registered_model.create", obj, {"tags": dict(pairs)} if pairs else None)
+    webhook_emit(
+        "registered_model.created",
+        webhook_payloads.registered_model_created(obj, dict(pairs)),
+        securable=obj,
+    )
     return obj
 
 
@@ -112,6 +119,11 @@ def registered_model_delete(*, actor: Actor, full_name, force: bool = False) -> 
     """Delete a model (MANAGE); one with live versions only with force. Files go after commit."""
     obj = model_lookup(full_name)
     authz.require(actor, Privilege.MANAGE, obj)
+    if LegalHold.objects.filter(model=obj).exists():
+        raise FailedPrecondition(
+            f"Registered model '{obj.full_name}' or one of its versions is under legal hold; "
+            "an admin must clear the hold before it can be deleted."
+        )
     live = obj.versions.exclude(lifecycle=ModelVersion.Lifecycle.DELETED).count()
     if live and not force:
         raise FailedPrecondition(

@@ -113,6 +113,15 @@ def _notify(request: PromotionRequest, event: str, **extra) -> None:
     transaction.on_commit(lambda: send_promotion_email.delay(request_id, event, extra), robust=True)
 
 
+def _webhook(request: PromotionRequest, action: str) -> None:
+    """promotion_request.<action> to subscribed webhooks (written now, sent after commit)."""
+    from webhooks import payloads
+    from webhooks.services import emit
+
+    data = payloads.promotion_request(request)
+    emit(f"promotion_request.{action}", data, securable=request.model)
+
+
 def _audit(actor: Actor, action: str, request: PromotionRequest, **details) -> None:
     audit_write(
         actor,
@@ -379,6 +388,7 @@ def protected_move_request(
     )
     _audit(actor, "promotion_request.create", request, justification=request.justification)
     _notify(request, "created")
+    _webhook(request, "created")
     return request, False
 
 
@@ -590,6 +600,7 @@ def _decide(actor: Actor, request_id, decision: str, comment) -> PromotionReques
         request.save()
         _audit(actor, "promotion_request.reject", request, comment=comment)
         _notify(request, "rejected", approver=actor.username)
+        _webhook(request, "rejected")
         return request
     _audit(actor, "promotion_request.approve", request, comment=comment)
     _notify(request, "approval", approver=actor.username)
@@ -686,6 +697,7 @@ def _apply_if_approved(actor: Actor, request: PromotionRequest) -> None:
     request.decided_at = timezone.now()
     request.save()
     _audit(actor, "promotion_request.approved", request, approvers=counted)
+    _webhook(request, "approved")
     reasons = _stale_reasons(request, model)
     if reasons:
         request.state = PromotionRequest.State.STALE
@@ -700,6 +712,7 @@ def _apply_if_approved(actor: Actor, request: PromotionRequest) -> None:
     request.save()
     _audit(actor, "promotion_request.apply", request, approvers=counted)
     _notify(request, "applied")
+    _webhook(request, "applied")
 
 
 def _move(actor: Actor, request: PromotionRequest, *, reason: str, **details) -> None:
@@ -827,4 +840,5 @@ def alias_break_glass(*, actor: Actor, full_name, alias, version, reason) -> Pro
     _move(actor, request, reason=f"BREAK GLASS: {reason}", break_glass=True)
     _audit(actor, "promotion_request.break_glass", request, break_glass=True, reason=reason)
     _notify(request, "break_glass")
+    _webhook(request, "applied")
     return request

@@ -10,7 +10,7 @@ import re
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import transaction
+from django.db import models, transaction
 from django.utils import timezone
 
 from catalog import authz
@@ -20,15 +20,19 @@ from catalog.services import audit_write, clean_comment
 from core.actor import Actor
 from core.errors import FailedPrecondition, InvalidParameter, NotFound
 from core.services import governed
+from lineage import services as lineage_services
 from registry import storage
 from registry.models import (
     AliasHistory,
+    LegalHold,
     ModelAlias,
     ModelVersion,
     ModelVersionTag,
     RegisteredModel,
     RegisteredModelTag,
 )
+from webhooks import payloads as webhook_payloads
+from webhooks.services import emit as webhook_emit
 
 MAX_TAG_KEY = 250
 MAX_TAG_VALUE = 5000
@@ -170,7 +174,13 @@ def model_version_create(
     version.save(force_insert=True)
     for key, value in tag_pairs(tags):
         ModelVersionTag.objects.create(version=version, key=key, value=value)
+    lineage_services.model_version_source_record(version=version)
     version_audit(actor, "model_version.create", version, {"source": parsed.raw})
+    webhook_emit(
+        "model_version.created",
+        webhook_payloads.model_version_created(version),
+        securable=model,
+    )
     if copy_files and resolved.artifact_prefix:
         from registry.tasks import register_version_files
 
@@ -263,15 +273,32 @@ def model_version_delete(*, actor: Actor, full_name, version) -> None:
             f"Version {obj.version} holds protected alias or stage {', '.join(protected)}; "
             "promote another version first."
         )
+    if (
+        LegalHold.objects.filter(model=model)
+        .filter(models.Q(version__isnull=True) | models.Q(version=obj))
+        .exists()
+    ):
+        raise FailedPrecondition(
+            f"Version {obj.version} of {model.full_name} is under legal hold; an admin must "
+            "clear the hold before it can be deleted."
+        )
     for alias in ModelAlias.objects.filter(version=obj):
         _record_move(actor, model, alias.alias, obj.version, None, "version deleted")
         alias.delete()
+        webhook_emit(
+            "model_version_alias.deleted",
+            webhook_payloads.alias_deleted(model, alias.alias),
+            securable=model,
+        )
     obj.lifecycle = ModelVersion.Lifecycle.DELETED
     obj.stage = ModelVersion.Stage.ARCHIVED
     obj.updated_by = actor.username
     obj.save()
     ModelVersionTag.objects.filter(version=obj).delete()
     version_audit(actor, "model_version.delete", obj)
+    webhook_emit(
+        "model_version.deleted", webhook_payloads.model_version_lifecycle(obj), securable=model
+    )
     prefix = storage.version_prefix(obj)
     transaction.on_commit(lambda: _remove_files(prefix))
 
@@ -312,6 +339,11 @@ def model_version_tag_set(*, actor: Actor, full_name, version, key, value) -> No
     key, value = clean_tag(key, value)
     ModelVersionTag.objects.update_or_create(version=obj, key=key, defaults={"value": value})
     version_audit(actor, "model_version.set_tag", obj, {"key": key, "value": value})
+    webhook_emit(
+        "model_version_tag.set",
+        webhook_payloads.model_version_tag(obj, key, value),
+        securable=model,
+    )
 
 
 @governed("model_version.delete_tag")
@@ -323,6 +355,9 @@ def model_version_tag_delete(*, actor: Actor, full_name, version, key) -> None:
     if not deleted:
         raise NotFound(f"Tag {str(key)[:100]!r} does not exist on version {obj.version}.")
     version_audit(actor, "model_version.delete_tag", obj, {"key": key})
+    webhook_emit(
+        "model_version_tag.deleted", webhook_payloads.model_version_tag(obj, key), securable=model
+    )
 
 
 # --- aliases -------------------------------------------------------------------------------
@@ -432,6 +467,11 @@ def move_alias(
     audit_write(
         actor, "alias.set", model, {"alias": name, "from": old, "to": target.version, **details}
     )
+    webhook_emit(
+        "model_version_alias.created",
+        webhook_payloads.alias_created(model, name, target),
+        securable=model,
+    )
     return current
 
 
@@ -453,6 +493,9 @@ def alias_delete(*, actor: Actor, full_name, alias) -> None:
     current.delete()
     _record_move(actor, model, name, old, None)
     audit_write(actor, "alias.delete", model, {"alias": name, "from": old})
+    webhook_emit(
+        "model_version_alias.deleted", webhook_payloads.alias_deleted(model, name), securable=model
+    )
 
 
 # --- legacy stages (MLflow 2) --------------------------------------------------------------

@@ -1,0 +1,455 @@
+"""Writes to the lineage graph: OpenLineage ingestion, and the hooks through which MLflow run
+inputs and model-version sources become edges.
+
+Who may write (lineage/README.md, "Who may do what"):
+- any authenticated principal with a token that may write may ingest OpenLineage events (read
+  tokens may not): lineage is published by pipelines (Airflow, Spark, dbt) under service
+  principals, and what they name is theirs to publish;
+- linking a dataset to a catalog or schema (the `stewardSecurable` dataset facet) needs MODIFY on
+  that securable, and on the one it was linked to before, if any;
+- the facets of a dataset linked to a securable change only for principals holding MODIFY on it;
+  anyone else's event still records its edges to the dataset (a pipeline that reads a governed
+  table is true lineage), and the audit event lists the facets left unchanged.
+
+Every write is one transaction: an event that fails any check leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from django.db import connection
+from django.utils import timezone
+
+from audit.services import audit_event_write
+from catalog import authz
+from catalog.models import Catalog, Schema
+from catalog.privileges import Privilege
+from core.actor import Actor
+from core.errors import PermissionDenied, StewardError
+from core.services import governed
+from lineage import naming
+from lineage.models import LineageEdge, LineageNode
+from lineage.openlineage import SECURABLE_FACET, TERMINAL, DatasetRef, Event, JobRef, parse_events
+
+MAX_BATCH = 1000  # events in one POST
+EDGE_CHUNK = 500  # edges per INSERT (4 parameters each; SQLite allows 32,766)
+NODE_CHUNK = 500  # nodes per INSERT (11 parameters each)
+MLFLOW_PRODUCER = "urn:steward:mlflow"
+_RANK = {"START": 1, "RUNNING": 2, "COMPLETE": 3, "FAIL": 3, "ABORT": 3}
+
+Kind = LineageNode.Kind
+EdgeKind = LineageEdge.Kind
+
+
+@dataclass
+class _NodeSpec:
+    """What one write wants of a node; merged into the stored row by `_Graph.flush`."""
+
+    kind: str
+    namespace: str
+    name: str
+    facets: dict[str, Any] | None = None
+    facets_time: datetime | None = None
+    openlineage: bool = False
+    securable: tuple[str, str] | None = None
+    mlflow_run_id: str | None = None
+    model_version_id: Any = None
+    transitions: list[tuple[str, datetime]] = field(default_factory=list)
+    where: str = ""
+
+    @property
+    def key(self) -> str:
+        return naming.node_key(self.kind, self.namespace, self.name)
+
+
+class _Graph:
+    """Nodes and edges collected from one request and written in a handful of statements:
+    insert missing nodes, lock and read them all, update the changed ones, insert edges."""
+
+    def __init__(self, actor: Actor | None):
+        self.actor = actor
+        self.specs: dict[str, _NodeSpec] = {}
+        self.edges: dict[tuple[str, str, str], str] = {}
+        self.ignored: list[str] = []
+
+    def node(self, kind: str, namespace: str, name: str, **wants: Any) -> str:
+        ident = naming.identity(kind, namespace, name)
+        spec = self.specs.get(ident)
+        if spec is None:
+            spec = self.specs[ident] = _NodeSpec(kind, namespace, name)
+        facets = wants.pop("facets", None)
+        facets_time = wants.pop("facets_time", None)
+        if facets and (spec.facets_time is None or spec.facets_time <= facets_time):
+            spec.facets = {**(spec.facets or {}), **facets}
+            spec.facets_time = facets_time
+        if wants.pop("openlineage", False):
+            spec.openlineage = True
+        transition = wants.pop("transition", None)
+        if transition is not None:
+            spec.transitions.append(transition)
+        for attr, value in wants.items():
+            if value is not None:
+                setattr(spec, attr, value)
+        return ident
+
+    def dataset(self, ref: DatasetRef, when: datetime) -> str:
+        return self.node(
+            Kind.DATASET,
+            ref.namespace,
+            ref.name,
+            facets=ref.facets,
+            facets_time=when,
+            openlineage=True,
+            securable=ref.securable,
+            where=ref.path,
+        )
+
+    def job(self, ref: JobRef, when: datetime) -> str:
+        return self.node(
+            Kind.JOB, ref.namespace, ref.name, facets=ref.facets, facets_time=when, openlineage=True
+        )
+
+    def edge(self, src: str, dst: str, kind: str, version: str = "") -> None:
+        key = (src, dst, kind)
+        if version or key not in self.edges:
+            self.edges[key] = version
+
+    # --- writing ---------------------------------------------------------------------------
+
+    def flush(self) -> dict[str, LineageNode]:
+        """Write everything collected: insert missing nodes, lock and read all of them (in id
+        order), update the changed ones, upsert the edges. Five statements whatever the size."""
+        idents = sorted(self.specs)  # one global order: concurrent writers never deadlock
+        _insert_missing([self._new_row(ident) for ident in idents])
+        rows = {
+            row.identity: row
+            for row in LineageNode.objects.select_for_update()
+            .filter(identity__in=idents)
+            .order_by("id")
+        }
+        self._load_securables(rows.values())
+        changed = [rows[i] for i in idents if self._apply(self.specs[i], rows[i])]
+        if changed:
+            now = timezone.now()
+            for row in changed:
+                row.updated_at = now
+            _update_rows(sorted(changed, key=lambda row: row.pk))
+        _upsert_edges(
+            (rows[src].pk, rows[dst].pk, kind, version)
+            for (src, dst, kind), version in sorted(self.edges.items())
+        )
+        return rows
+
+    def _load_securables(self, rows: Iterable[LineageNode]) -> None:
+        """The catalogs and schemas linked rows point at, in two queries at most (only linked
+        datasets need them: for the MODIFY check on their facets)."""
+        linked = [r for r in rows if r.catalog_id or r.schema_id]
+        if not linked:
+            return
+        catalogs = Catalog.objects.in_bulk({r.catalog_id for r in linked if r.catalog_id})
+        schemas = Schema.objects.select_related("catalog").in_bulk(
+            {r.schema_id for r in linked if r.schema_id}
+        )
+        for row in linked:
+            if row.catalog_id:
+                row.catalog = catalogs[row.catalog_id]
+            else:
+                row.schema = schemas[row.schema_id]
+
+    def _new_row(self, ident: str) -> LineageNode:
+        spec = self.specs[ident]
+        return LineageNode(
+            kind=spec.kind,
+            identity=ident,
+            namespace=spec.namespace,
+            name=spec.name,
+            mlflow_run_id=spec.mlflow_run_id,
+            model_version_id=spec.model_version_id,
+        )
+
+    def _apply(self, spec: _NodeSpec, row: LineageNode) -> set[str]:
+        """Merge one spec into its stored row; returns the names of the fields it changed."""
+        dirty: set[str] = set()
+        if spec.securable is not None:
+            dirty |= self._link(spec, row)
+        if spec.openlineage and not row.openlineage:
+            row.openlineage = True
+            dirty.add("openlineage")
+        if spec.facets is not None and spec.facets_time is not None:
+            if row.catalog_id or row.schema_id:
+                if not self._may_modify(row.catalog or row.schema):
+                    self.ignored.append(spec.key)
+                    spec.facets = None
+            if spec.facets is not None and (
+                row.facets_time is None or row.facets_time <= spec.facets_time
+            ):
+                merged = {**row.facets, **spec.facets}
+                merged.pop(SECURABLE_FACET, None)
+                for key, facet in spec.facets.items():
+                    if isinstance(facet, dict) and facet.get("_deleted") is True:
+                        merged.pop(key, None)
+                if merged != row.facets or row.facets_time != spec.facets_time:
+                    row.facets, row.facets_time = merged, spec.facets_time
+                    dirty |= {"facets", "facets_time"}
+        for event_type, when in spec.transitions:
+            dirty |= _transition(row, event_type, when)
+        return dirty
+
+    def _may_modify(self, securable) -> bool:
+        return self.actor is not None and authz.check(self.actor, Privilege.MODIFY, securable)
+
+    def _link(self, spec: _NodeSpec, row: LineageNode) -> set[str]:
+        """Link a dataset to the catalog or schema its stewardSecurable facet names: MODIFY
+        there, and on the securable it was linked to before."""
+        from catalog.selectors import catalog_lookup, schema_lookup
+
+        assert spec.securable is not None and self.actor is not None
+        kind, full_name = spec.securable
+        current = row.catalog or row.schema
+        try:
+            target = catalog_lookup(full_name) if kind == "catalog" else schema_lookup(full_name)
+            if current is not None and current.pk == target.pk:
+                return set()
+            authz.require(self.actor, Privilege.MODIFY, target)
+            if current is not None:
+                authz.require(self.actor, Privilege.MODIFY, current)
+        except StewardError as exc:  # name the field at fault, keep the code and audit details
+            exc.message = f"{spec.where}.facets.{SECURABLE_FACET}: {exc.message}"
+            exc.args = (exc.message,)
+            raise
+        row.catalog = target if kind == "catalog" else None
+        row.schema = target if kind == "schema" else None
+        return {"catalog", "schema"}
+
+
+_UPDATED = [
+    LineageNode._meta.get_field(name)
+    for name in (
+        "facets",
+        "facets_time",
+        "state",
+        "state_time",
+        "started_at",
+        "ended_at",
+        "openlineage",
+        "catalog",
+        "schema",
+        "updated_at",
+    )
+]
+_INSERTED = [
+    LineageNode._meta.get_field(name)
+    for name in (
+        "kind",
+        "identity",
+        "namespace",
+        "name",
+        "facets",
+        "state",
+        "openlineage",
+        "mlflow_run",
+        "model_version",
+        "created_at",
+        "updated_at",
+    )
+]
+
+
+def _insert_missing(rows: list[LineageNode]) -> None:
+    """INSERT ... ON CONFLICT (identity) DO NOTHING, in plain SQL: the ORM's bulk_create costs
+    more Python than the statement costs PostgreSQL (bench/README.md, lineage profile)."""
+    now = timezone.now()
+    table = connection.ops.quote_name(LineageNode._meta.db_table)
+    columns = ", ".join(connection.ops.quote_name(f.column) for f in _INSERTED)
+    for row in rows:
+        row.created_at = row.updated_at = now
+    per_row = "(" + ", ".join(["%s"] * len(_INSERTED)) + ")"
+    for start in range(0, len(rows), NODE_CHUNK):
+        chunk = rows[start : start + NODE_CHUNK]
+        params = [
+            f.get_db_prep_save(getattr(row, f.attname), connection)
+            for row in chunk
+            for f in _INSERTED
+        ]
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"INSERT INTO {table} ({columns}) VALUES {', '.join([per_row] * len(chunk))} "
+                "ON CONFLICT (identity) DO NOTHING",
+                params,
+            )
+
+
+def _update_rows(rows: list[LineageNode]) -> None:
+    """One parameterised UPDATE per row, sent with executemany (psycopg pipelines it)."""
+    table = connection.ops.quote_name(LineageNode._meta.db_table)
+    assignments = ", ".join(f"{connection.ops.quote_name(f.column)} = %s" for f in _UPDATED)
+    params = [
+        [f.get_db_prep_save(getattr(row, f.attname), connection) for f in _UPDATED] + [row.pk]
+        for row in rows
+    ]
+    with connection.cursor() as cursor:
+        cursor.executemany(f"UPDATE {table} SET {assignments} WHERE id = %s", params)
+
+
+def _upsert_edges(edges) -> None:
+    """Insert edges, or give an existing one the version a newer event names (never blank it).
+
+    One statement per chunk, in one global order, so that two requests adding the same edges
+    (a run's START without versions, its COMPLETE with them) cannot deadlock. Plain SQL: the
+    ORM's upsert cannot say "keep the old version when the new one is empty".
+    """
+    table = connection.ops.quote_name(LineageEdge._meta.db_table)
+    rows = list(edges)
+    for start in range(0, len(rows), EDGE_CHUNK):
+        chunk = rows[start : start + EDGE_CHUNK]
+        values = ", ".join(["(%s, %s, %s, %s)"] * len(chunk))
+        sql = (
+            f"INSERT INTO {table} (src_id, dst_id, kind, version) VALUES {values} "
+            f"ON CONFLICT (src_id, dst_id, kind) DO UPDATE SET version = excluded.version "
+            f"WHERE excluded.version <> '' AND {table}.version <> excluded.version"
+        )
+        with connection.cursor() as cursor:
+            cursor.execute(sql, [value for row in chunk for value in row])
+
+
+def _transition(row: LineageNode, event_type: str, when: datetime) -> set[str]:
+    """Apply one run-state transition, whatever order events arrive in: a later stage wins over
+    an earlier one (START < RUNNING < COMPLETE/FAIL/ABORT), and within a stage the later event."""
+    dirty: set[str] = set()
+    if event_type == "START" and (row.started_at is None or when < row.started_at):
+        row.started_at = when
+        dirty.add("started_at")
+    rank = _RANK.get(event_type, 0)
+    if rank == 0:
+        return dirty
+    current = _RANK.get(row.state, 0)
+    if rank > current or (rank == current and (row.state_time is None or when >= row.state_time)):
+        if row.state != event_type or row.state_time != when:
+            row.state, row.state_time = event_type, when
+            dirty |= {"state", "state_time"}
+        if event_type in TERMINAL and row.ended_at != when:
+            row.ended_at = when
+            dirty.add("ended_at")
+    return dirty
+
+
+def _add_event(graph: _Graph, event: Event) -> str:
+    """Collect one event's nodes and edges; returns the id of the node it is about."""
+    when = event.event_time
+    if event.kind == "dataset":
+        assert event.dataset is not None
+        graph.dataset(event.dataset, when)
+        return naming.node_key(Kind.DATASET, event.dataset.namespace, event.dataset.name)
+    assert event.job is not None
+    job = graph.job(event.job, when)
+    if event.kind == "job":
+        center = job
+        primary = naming.node_key(Kind.JOB, event.job.namespace, event.job.name)
+    else:
+        center = graph.node(
+            Kind.RUN,
+            "",
+            event.run_id,
+            facets=event.run_facets,
+            facets_time=when,
+            openlineage=True,
+            transition=(event.event_type, when) if event.event_type else None,
+        )
+        graph.edge(job, center, EdgeKind.JOB)
+        if event.parent is not None:
+            parent = graph.node(Kind.RUN, "", event.parent.run_id, openlineage=True)
+            graph.edge(graph.job(event.parent.job, when), parent, EdgeKind.JOB)
+            graph.edge(parent, center, EdgeKind.PARENT)
+        primary = naming.node_key(Kind.RUN, "", event.run_id)
+    for ref in event.inputs:
+        graph.edge(graph.dataset(ref, when), center, EdgeKind.INPUT, ref.version)
+    for ref in event.outputs:
+        graph.edge(center, graph.dataset(ref, when), EdgeKind.OUTPUT, ref.version)
+    return primary
+
+
+@governed("lineage.ingest")
+def lineage_events_ingest(*, actor: Actor, body: Any) -> list[str]:
+    """Store one OpenLineage event (a JSON object) or a batch (a JSON array of up to
+    MAX_BATCH): validate everything first, then upsert nodes, facets, run states and edges in
+    one transaction, and audit. Sending the same event again changes nothing (an older event
+    replayed after a newer one does not roll facets or run state back). Returns, per event, the
+    id of the node it is about."""
+    events = parse_events(body, limit=MAX_BATCH)
+    if actor.read_only:
+        exc = PermissionDenied("This token is read-only; ingesting lineage needs a write token.")
+        exc.denied = {  # type: ignore[attr-defined]
+            "securable_type": "lineage",
+            "securable": "",
+            "privilege": "INGEST",
+        }
+        raise exc
+    graph = _Graph(actor)
+    primaries = [_add_event(graph, event) for event in events]
+    graph.flush()
+    first = events[0]
+    details: dict[str, Any] = {
+        "events": len(events),
+        "event_types": dict(Counter(e.event_type or e.kind.upper() for e in events)),
+        "nodes": len(graph.specs),
+        "edges": len(graph.edges),
+        "producers": sorted({e.producer for e in events})[:10],
+    }
+    if len(events) > 1:
+        details["subjects"] = primaries[:50]
+    if graph.ignored:
+        details["facets_ignored"] = sorted(set(graph.ignored))[:50]
+    audit_event_write(
+        actor=actor,
+        action="lineage.ingest",
+        securable_type=f"lineage_{first.kind}" if len(events) == 1 else "lineage_batch",
+        securable=primaries[0][:1024],
+        details=details,
+    )
+    return primaries
+
+
+# --- hooks for the tracking and registry services ----------------------------------------------
+
+
+def mlflow_run_inputs_record(*, actor: Actor, run, datasets: list[dict]) -> None:
+    """Dataset → run edges for the datasets an MLflow run logged (`mlflow.log_input`), each at
+    its digest. Called by `tracking.services.run_log_inputs` inside its transaction, which has
+    authorized the actor (CAN_EDIT) and audits the call. A dataset is named as OpenLineage names
+    it (`s3://bucket` + key), so a pipeline's events and the run meet on one node."""
+    if not datasets:
+        return
+    graph = _Graph(actor)
+    when = timezone.now()
+    target = graph.node(Kind.MLFLOW_RUN, "", run.run_id, mlflow_run_id=run.run_id)
+    for item in datasets:
+        dataset = item["dataset"]
+        namespace, name = naming.mlflow_dataset_name(dataset)
+        source = graph.node(
+            Kind.DATASET,
+            namespace,
+            name,
+            facets=naming.mlflow_dataset_facets(dataset, producer=MLFLOW_PRODUCER),
+            facets_time=when,
+        )
+        graph.edge(source, target, EdgeKind.INPUT, str(dataset.get("digest", ""))[:255])
+    graph.flush()
+
+
+def model_version_source_record(*, version) -> None:
+    """The model-version node, and the edge from the MLflow run that produced it (its
+    `run_id`). Called by `registry.services.versions.model_version_create` inside its
+    transaction, which has checked that the actor may read that run."""
+    from tracking.models import Run
+
+    graph = _Graph(None)
+    node = graph.node(Kind.MODEL_VERSION, "", str(version.pk), model_version_id=version.pk)
+    if version.run_id and Run.objects.filter(pk=version.run_id).exists():
+        run = graph.node(Kind.MLFLOW_RUN, "", version.run_id, mlflow_run_id=version.run_id)
+        graph.edge(run, node, EdgeKind.OUTPUT)
+    graph.flush()

@@ -1,0 +1,576 @@
+"""Retention: policies, legal holds, and the run that archives and deletes old versions.
+
+Policies and holds are ordinary governed services (MANAGE on the securable for a policy;
+metastore admins for a legal hold). The run (`retention_apply`) is system work, started by the
+daily Celery beat task `registry.tasks.apply_retention` or `manage.py apply_retention`, and is
+built to survive crashes and to run on several workers at once:
+
+- Work is claimed in batches: per model, one transaction takes a FOR SHARE lock on the model
+  row (every alias move, stage transition, promotion request, version creation and legal hold
+  takes it FOR UPDATE, so none of them can slip in between the check and the action) and then
+  `SELECT ... FOR UPDATE SKIP LOCKED` on the next due versions. Another worker skips the rows
+  this one holds, and re-checks (`registry.retention.decide`) the rows it gets, so two workers
+  never act on the same version and a version already handled is no longer due.
+- A batch commits its actions, their audit events and the run's counters together; a crash
+  loses the batch in flight, nothing else, and a rerun (the task is `acks_late`, redelivered
+  after a worker dies) finds the rest still due. Nothing is done twice.
+- Storage is deleted only after the database says so: a delete commits the tombstone
+  (lifecycle DELETED, files PENDING_DELETE) first, then removes the files (after a few
+  models' batches, one pass per batch-size of deleted versions), then marks them REMOVED.
+  The reconciler (`retention_files_reconcile`, run at the start of every run and as its own
+  task) finishes any removal a crash interrupted, and that of manual deletes whose
+  after-commit removal never ran.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import time
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import datetime
+
+from django.conf import settings
+from django.db import IntegrityError, connection, transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from audit.services import audit_event_write, audit_events_write
+from catalog import authz
+from catalog.privileges import Privilege, SecurableType
+from catalog.selectors import parse_securable_type, securable_lookup
+from catalog.services import audit_write
+from core.actor import Actor
+from core.errors import AlreadyExists, InvalidParameter, NotFound, PermissionDenied
+from core.services import governed
+from registry import retention, storage
+from registry.models import (
+    LegalHold,
+    ModelVersion,
+    ModelVersionTag,
+    RegisteredModel,
+    RetentionPolicy,
+    RetentionRun,
+    VersionRetention,
+)
+from registry.retention import ARCHIVE, DELETE, ModelRef, PlanItem, PolicyIndex
+from registry.services.promotions import _text, _uuid
+
+logger = logging.getLogger(__name__)
+
+Lifecycle = ModelVersion.Lifecycle
+Files = VersionRetention.Files
+SYSTEM = "system"
+POLICY_FIELDS = ("archive_after_days", "delete_after_days", "keep_last", "description")
+
+
+# --- policies --------------------------------------------------------------------------------
+
+
+def _policy_securable(securable_type, full_name):
+    st = parse_securable_type(securable_type)
+    if st == SecurableType.METASTORE:
+        raise InvalidParameter("Retention policies attach to a catalog, a schema or a model.")
+    return securable_lookup(st, full_name)
+
+
+def _level(securable) -> str:
+    return {"catalog": "catalog", "schema": "schema"}.get(str(securable.securable_type), "model")
+
+
+def _apply_policy_fields(policy: RetentionPolicy, fields: dict) -> dict:
+    """Validate and set the given fields; returns what changed (for the audit event)."""
+    changes: dict = {}
+    for name in ("archive_after_days", "delete_after_days"):
+        if name in fields:
+            setattr(policy, name, retention.clean_days(fields[name], name))
+            changes[name] = getattr(policy, name)
+    if "keep_last" in fields:
+        policy.keep_last = retention.clean_keep_last(fields["keep_last"])
+        changes["keep_last"] = policy.keep_last
+    if "description" in fields:
+        policy.description = _text(fields["description"], "description")
+        changes["description"] = policy.description
+    return changes
+
+
+@governed("retention_policy.create")
+def retention_policy_create(
+    *,
+    actor: Actor,
+    securable_type,
+    full_name,
+    archive_after_days=None,
+    delete_after_days=None,
+    keep_last=0,
+    description="",
+) -> RetentionPolicy:
+    """Put a retention policy on a catalog, schema or model (MANAGE on it; one per
+    securable). A policy without an archive or delete rule exempts its level from the
+    policies above it (the nearest level wins)."""
+    securable = _policy_securable(securable_type, full_name)
+    authz.require(actor, Privilege.MANAGE, securable)
+    level = _level(securable)
+    if RetentionPolicy.objects.filter(**{level: securable}).exists():
+        raise AlreadyExists(
+            f"{str(securable.securable_type).replace('_', ' ').capitalize()} "
+            f"'{securable.full_name}' already has a retention policy; change that one."
+        )
+    policy = RetentionPolicy(created_by=actor.username, updated_by=actor.username)
+    setattr(policy, level, securable)
+    details = _apply_policy_fields(
+        policy,
+        {
+            "archive_after_days": archive_after_days,
+            "delete_after_days": delete_after_days,
+            "keep_last": keep_last,
+            "description": description,
+        },
+    )
+    try:
+        with transaction.atomic():
+            policy.save()
+    except IntegrityError:  # a concurrent create for the same securable won
+        raise AlreadyExists(
+            f"'{securable.full_name}' already has a retention policy; change that one."
+        ) from None
+    audit_write(actor, "retention_policy.create", securable, {"policy": str(policy.id), **details})
+    return policy
+
+
+def retention_policy_lookup(actor: Actor, policy_id, *, lock: bool = False) -> RetentionPolicy:
+    """A policy on a securable the actor can see; otherwise not found."""
+    qs = RetentionPolicy.objects.select_related(
+        "catalog", "schema__catalog", "model__schema__catalog"
+    )
+    if lock:
+        qs = qs.select_for_update(of=("self",))
+    policy = qs.filter(pk=_uuid(policy_id, "retention policy")).first()
+    if policy is None or not authz.can_see(actor, policy.securable):
+        raise NotFound(f"Retention policy {str(policy_id)[:64]} does not exist.")
+    return policy
+
+
+@governed("retention_policy.update")
+def retention_policy_update(*, actor: Actor, policy_id, **fields) -> RetentionPolicy:
+    """Change a policy's rules or description (MANAGE on its securable); the next run applies
+    them."""
+    unknown = set(fields) - set(POLICY_FIELDS)
+    if unknown:
+        raise InvalidParameter(f"Unknown field {sorted(unknown)[0]!r}.")
+    policy = retention_policy_lookup(actor, policy_id, lock=True)
+    authz.require(actor, Privilege.MANAGE, policy.securable)
+    changes = _apply_policy_fields(policy, fields)
+    policy.updated_by = actor.username
+    policy.save()
+    audit_write(
+        actor, "retention_policy.update", policy.securable, {"policy": str(policy.id), **changes}
+    )
+    return policy
+
+
+@governed("retention_policy.delete")
+def retention_policy_delete(*, actor: Actor, policy_id) -> None:
+    """Remove a policy (MANAGE); the models it governed fall to the next level's policy."""
+    policy = retention_policy_lookup(actor, policy_id, lock=True)
+    securable = policy.securable
+    authz.require(actor, Privilege.MANAGE, securable)
+    audit_write(actor, "retention_policy.delete", securable, {"policy": str(policy.id)})
+    policy.delete()
+
+
+# --- legal holds -----------------------------------------------------------------------------
+
+
+def _require_admin(actor: Actor, model: RegisteredModel, version) -> None:
+    if authz.is_admin(actor) and not actor.read_only:
+        return
+    exc = PermissionDenied(
+        "This token is read-only."
+        if authz.is_admin(actor)
+        else "Only metastore admins may set or clear a legal hold."
+    )
+    exc.denied = {  # type: ignore[attr-defined]
+        "securable_type": "registered_model",
+        "securable": model.full_name,
+        "privilege": "LEGAL HOLD",
+        **({"version": version} if version is not None else {}),
+    }
+    raise exc
+
+
+def _hold_target(actor: Actor, full_name, version):
+    """The model (locked: retention batches take it FOR SHARE, so a hold never lands between a
+    batch's check and its action) and, for a version hold, the live version."""
+    from registry.services.versions import locked_model, version_of
+
+    model = locked_model(full_name)
+    authz.require_visible(actor, model)
+    _require_admin(actor, model, version)
+    target = version_of(model, version) if version is not None else None
+    return model, target
+
+
+def _hold_details(hold: LegalHold) -> dict:
+    return {"version": hold.version.version if hold.version_id else None, "reason": hold.reason}
+
+
+@governed("legal_hold.set")
+def legal_hold_set(*, actor: Actor, full_name, version=None, reason) -> LegalHold:
+    """Put a model (version None) or one version under legal hold (metastore admins): no
+    retention step touches it until the hold is cleared. Setting it again changes the reason."""
+    model, target = _hold_target(actor, full_name, version)
+    reason = _text(reason, "reason", required=True)
+    hold = LegalHold.objects.filter(model=model, version=target).first()
+    if hold is not None and hold.reason == reason:
+        return hold
+    previous = hold.reason if hold is not None else None
+    if hold is None:
+        hold = LegalHold(model=model, version=target, created_by=actor.username)
+    hold.reason = reason
+    hold.updated_by = actor.username
+    hold.save()
+    details = _hold_details(hold)
+    if previous is not None:
+        details["previous_reason"] = previous
+    audit_write(actor, "legal_hold.set", model, details)
+    return hold
+
+
+@governed("legal_hold.clear")
+def legal_hold_clear(*, actor: Actor, full_name, version=None) -> None:
+    """Lift a legal hold (metastore admins); retention may touch the version(s) again."""
+    model, target = _hold_target(actor, full_name, version)
+    hold = LegalHold.objects.filter(model=model, version=target).first()
+    if hold is None:
+        where = f"version {target.version} of " if target is not None else ""
+        raise NotFound(f"There is no legal hold on {where}{model.full_name}.")
+    audit_write(actor, "legal_hold.clear", model, _hold_details(hold))
+    hold.delete()
+
+
+# --- the run ---------------------------------------------------------------------------------
+
+
+def default_worker() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _batch_size(batch: int | None) -> int:
+    return max(1, int(batch or getattr(settings, "STEWARD_RETENTION_BATCH_SIZE", 500)))
+
+
+def _test_item_delay() -> float:
+    """Seconds to sleep per acted-on version. Only the crash tests' worker settings
+    (tests/e2e/worker_settings.py) define it, so they can kill a worker mid-run; no
+    environment variable of the production settings reaches it."""
+    try:
+        delay = float(getattr(settings, "STEWARD_TEST_RETENTION_ITEM_DELAY", 0) or 0)
+    except (TypeError, ValueError):
+        return 0.0
+    return delay if 0 < delay <= 10 else 0.0
+
+
+def _share_lock_model(model: ModelRef) -> ModelRef | None:
+    """FOR SHARE on the model row: compatible with other retention workers, exclusive with
+    the row lock every alias move, stage transition, promotion request, legal hold (FOR
+    UPDATE) and rename or new version (an UPDATE of the row) takes; SQLite locks the whole
+    database for a write anyway. Returns the model as it is now (its name
+    may have changed since the run listed it), or None if it is gone."""
+    if connection.vendor != "postgresql":
+        name = (
+            RegisteredModel.objects.filter(pk=model.pk).values_list("full_name", flat=True).first()
+        )
+    else:
+        meta = RegisteredModel._meta
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f'SELECT "{meta.get_field("full_name").column}" FROM "{meta.db_table}" '
+                f'WHERE "{meta.pk.column}" = %s FOR SHARE',
+                [model.pk],
+            )
+            row = cursor.fetchone()
+        name = row[0] if row else None
+    return replace(model, full_name=name) if name is not None else None
+
+
+def _start_run(*, task_id: str, trigger: str, worker: str, now: datetime | None) -> RetentionRun:
+    """A new run, or for a redelivered task the run it started (same cut-off time)."""
+    with transaction.atomic():
+        if task_id:
+            run, _ = RetentionRun.objects.select_for_update().get_or_create(
+                task_id=task_id,
+                defaults={"started_at": now or timezone.now(), "trigger": trigger},
+            )
+        else:
+            run = RetentionRun(started_at=now or timezone.now(), trigger=trigger)
+        run.attempts += 1
+        run.worker = worker[:255]
+        run.state = RetentionRun.State.RUNNING
+        run.finished_at = None
+        run.save()
+    return run
+
+
+def _audit_spec(item: PlanItem, run: RetentionRun, worker: str) -> dict:
+    """The audit event of one archived or deleted version (keyword arguments of
+    audit.services.audit_event_write)."""
+    return {
+        "actor": None,
+        "actor_name": SYSTEM,
+        "auth_method": "task",
+        "action": f"model_version.{item.action}",
+        "securable_type": "registered_model",
+        "securable": item.full_name,
+        "details": {
+            "version": item.version,
+            "by": "retention",
+            "policy": str(item.policy_id),
+            "reasons": list(item.reasons),
+            "run": str(run.pk),
+            "trigger": run.trigger,
+            "worker": worker,
+        },
+    }
+
+
+def _notify_webhooks(items: list[PlanItem]) -> None:
+    """model_version.archived / model_version.deleted for webhook subscribers, in the batch's
+    transaction (webhooks.services.emit); one query per batch when nobody subscribes."""
+    from webhooks.models import Webhook
+    from webhooks.services import emit
+
+    if not items or not Webhook.objects.filter(status=Webhook.Status.ACTIVE).exists():
+        return
+    models_by_id = RegisteredModel.objects.select_related("schema__catalog").in_bulk(
+        {i.model_id for i in items}
+    )
+    for item in items:
+        emit(
+            "model_version.archived" if item.action == ARCHIVE else "model_version.deleted",
+            {
+                "name": item.full_name,
+                "version": str(item.version),
+                "reason": "; ".join(item.reasons),
+            },
+            securable=models_by_id.get(item.model_id),
+        )
+
+
+def _act(items: list[PlanItem], run: RetentionRun, worker: str) -> tuple[int, int]:
+    """Archive and delete the settled items of one locked batch; returns the counts."""
+    delay = _test_item_delay()
+    now = timezone.now()
+    archive = [i for i in items if i.action == ARCHIVE]
+    delete = [i for i in items if i.action == DELETE]
+    for _ in archive + delete:
+        if delay:
+            time.sleep(delay)
+    if archive:
+        ModelVersion.objects.filter(pk__in=[i.version_id for i in archive]).update(
+            lifecycle=Lifecycle.ARCHIVED, updated_by=SYSTEM, updated_at=now
+        )
+        VersionRetention.objects.bulk_create(
+            [
+                VersionRetention(version_id=i.version_id, archived_at=now, policy_id=i.policy_id)
+                for i in archive
+            ],
+            update_conflicts=True,
+            unique_fields=["version"],
+            update_fields=["archived_at", "policy"],
+        )
+    if delete:
+        ids = [i.version_id for i in delete]
+        ModelVersion.objects.filter(pk__in=ids).update(
+            lifecycle=Lifecycle.DELETED,
+            stage=ModelVersion.Stage.ARCHIVED,
+            updated_by=SYSTEM,
+            updated_at=now,
+        )
+        ModelVersionTag.objects.filter(version_id__in=ids).delete()
+        VersionRetention.objects.bulk_create(
+            [
+                VersionRetention(
+                    version_id=i.version_id,
+                    deleted_at=now,
+                    files=Files.PENDING_DELETE,
+                    policy_id=i.policy_id,
+                )
+                for i in delete
+            ],
+            update_conflicts=True,
+            unique_fields=["version"],
+            update_fields=["deleted_at", "files", "policy"],
+        )
+    _notify_webhooks(archive + delete)
+    # Audit events last: each locks the audit chain head until commit, so writing them at
+    # the end keeps other workers' batches waiting for the shortest time.
+    # One event per version, chained in order, with one lock of the chain head per batch.
+    audit_events_write(_audit_spec(item, run, worker) for item in archive + delete)
+    if archive or delete:
+        RetentionRun.objects.filter(pk=run.pk).update(
+            archived=F("archived") + len(archive), deleted=F("deleted") + len(delete)
+        )
+    return len(archive), len(delete)
+
+
+def _apply_model(
+    model: ModelRef,
+    policy: RetentionPolicy,
+    run: RetentionRun,
+    *,
+    worker: str,
+    batch: int,
+    on_item: Callable[[PlanItem], None] | None,
+    removed: list,
+) -> tuple[int, int]:
+    """Claim and settle one model's due versions batch by batch (see the module docstring).
+    The ids of the versions deleted (committed) are appended to `removed`, whose files the
+    caller removes after a few models (one reconcile pass per `batch` deleted versions rather
+    than one per model)."""
+    archived = deleted = 0
+    last = 0
+    now = run.started_at
+    while True:
+        with transaction.atomic():
+            current = _share_lock_model(model)
+            if current is None:
+                break
+            model = current
+            rows = list(
+                retention.due_versions(model.pk, policy, now)
+                .filter(version__gt=last)
+                .order_by("version")
+                .select_for_update(skip_locked=True, of=("self",))[:batch]
+            )
+            if not rows:
+                break
+            last = rows[-1].version
+            items = retention.decide(model, policy, rows, now)
+            a, d = _act(items, run, worker)
+        archived += a
+        deleted += d
+        if on_item is not None:
+            for item in items:
+                on_item(item)
+        removed.extend(i.version_id for i in items if i.action == DELETE)
+        if len(rows) < batch:
+            break
+    return archived, deleted
+
+
+def retention_apply(
+    *,
+    now: datetime | None = None,
+    task_id: str = "",
+    trigger: str = "command",
+    worker: str = "",
+    on_item: Callable[[PlanItem], None] | None = None,
+    batch: int | None = None,
+) -> RetentionRun:
+    """One retention run over every model a policy governs: reconcile half-done deletes,
+    then archive and delete what is due and not protected. Idempotent and safe on several
+    workers at once. `task_id` resumes the run a crashed delivery of the same task started;
+    `on_item` sees every settled item (acted on or kept) after its batch committed."""
+    worker = worker or default_worker()
+    size = _batch_size(batch)
+    run = _start_run(task_id=task_id, trigger=trigger, worker=worker, now=now)
+    retention_files_reconcile(run=run, batch=size)
+    index = PolicyIndex.load()
+    removed: list = []
+    for model, policy in retention.governed_models(index):
+        _apply_model(
+            model, policy, run, worker=worker, batch=size, on_item=on_item, removed=removed
+        )
+        if len(removed) >= size:
+            retention_files_reconcile(version_ids=removed, run=run, batch=size)
+            removed.clear()
+    if removed:
+        retention_files_reconcile(version_ids=removed, run=run, batch=size)
+    with transaction.atomic():
+        run = RetentionRun.objects.select_for_update().get(pk=run.pk)
+        run.state = RetentionRun.State.DONE
+        run.finished_at = timezone.now()
+        run.save(update_fields=["state", "finished_at"])
+        audit_event_write(
+            actor=None,
+            actor_name=SYSTEM,
+            auth_method="task",
+            action="retention.run",
+            details={
+                "run": str(run.pk),
+                "trigger": run.trigger,
+                "attempt": run.attempts,
+                "worker": worker,
+                "archived": run.archived,
+                "deleted": run.deleted,
+                "files_removed": run.files_removed,
+            },
+        )
+    return run
+
+
+def retention_plan(*, now: datetime | None = None, batch: int | None = None):
+    """The dry run: what `retention_apply` at `now` would do, item by item (a generator)."""
+    now = now or timezone.now()
+    return retention.plan(
+        retention.governed_models(PolicyIndex.load()), now, batch=_batch_size(batch)
+    )
+
+
+def retention_files_reconcile(
+    *, version_ids=None, run: RetentionRun | None = None, batch: int | None = None
+) -> int:
+    """Remove the files of DELETED versions whose removal is not confirmed (PENDING_DELETE,
+    or no retention record: a manual delete), then mark them REMOVED. Rows another worker
+    holds are skipped (it is removing them); a failed removal stays pending for the next
+    pass. Idempotent: removing what is already gone is a no-op. Returns the count."""
+    size = _batch_size(batch)
+    pending = ModelVersion.objects.filter(lifecycle=Lifecycle.DELETED).filter(
+        Q(retention__isnull=True) | Q(retention__files=Files.PENDING_DELETE)
+    )
+    if version_ids is not None:
+        pending = pending.filter(pk__in=list(version_ids))
+    from registry.artifacts import delete_tree
+
+    count = 0
+    last = None
+    while True:
+        with transaction.atomic():
+            qs = pending.filter(pk__gt=last) if last is not None else pending
+            rows = list(
+                qs.select_related("model")
+                .order_by("pk")
+                .select_for_update(skip_locked=True, of=("self",))[:size]
+            )
+            if not rows:
+                break
+            last = rows[-1].pk
+            done = []
+            for version in rows:
+                try:
+                    delete_tree(storage.version_prefix(version))
+                except Exception as exc:  # storage outage: leave it pending, go on
+                    logger.warning("Removing the files of %s failed: %s", version, exc)
+                    continue
+                done.append(version.pk)
+            now = timezone.now()
+            VersionRetention.objects.bulk_create(
+                [
+                    VersionRetention(version_id=pk, files=Files.REMOVED, files_removed_at=now)
+                    for pk in done
+                ],
+                update_conflicts=True,
+                unique_fields=["version"],
+                update_fields=["files", "files_removed_at"],
+            )
+            if run is not None and done:
+                RetentionRun.objects.filter(pk=run.pk).update(
+                    files_removed=F("files_removed") + len(done)
+                )
+        count += len(done)
+        if len(rows) < size:
+            break
+    return count

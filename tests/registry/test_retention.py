@@ -1,0 +1,525 @@
+"""Retention runs (issue 6; SECURITY_CASES 29, 33): the rules, every "never touched" case at
+both steps (archive and delete), the dry run against the real run, idempotence, the reconciler
+and the management command and task. Runs on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.core.management import call_command
+from django.utils import timezone
+
+from audit.models import AuditEvent
+from core.actor import Actor
+from core.errors import NotFound
+from registry import artifacts, retention, services, storage
+from registry.models import (
+    ModelVersion,
+    ModelVersionTag,
+    PromotionRequest,
+    RegisteredModel,
+    RetentionRun,
+    VersionRetention,
+)
+from registry.services import retention as retention_services
+from registry.services.versions import version_of
+
+M = "main.ml.wine"
+Lifecycle = ModelVersion.Lifecycle
+ACTIONS = ("model_version.archive", "model_version.delete")
+
+
+# --- fixtures and helpers ----------------------------------------------------------------------
+
+
+@pytest.fixture
+def team(tree, make_user, grant, admin_user):
+    """dana (data scientist: MODIFY + MANAGE on catalog main), owen (MANAGE on it, writes
+    the policies), root (admin)."""
+    tree(M)
+    users = {"dana": make_user("dana"), "owen": make_user("owen"), "root": admin_user}
+    for name in ("dana", "owen"):
+        grant("catalog", "main", name, "USE CATALOG", "USE SCHEMA")
+    grant("catalog", "main", "dana", "MODIFY", "MANAGE")
+    grant("catalog", "main", "owen", "MANAGE")
+    return users
+
+
+@pytest.fixture
+def make_versions(team, ready_version):
+    """make_versions(n, full_name=M, age_days=100) -> n READY versions created that long ago."""
+
+    def make(n: int, full_name: str = M, age_days: int = 100) -> list[ModelVersion]:
+        out = [ready_version(team["dana"], full_name, tags={"k": "v"}) for _ in range(n)]
+        ModelVersion.objects.filter(pk__in=[v.pk for v in out]).update(
+            created_at=timezone.now() - timedelta(days=age_days)
+        )
+        return [ModelVersion.objects.get(pk=v.pk) for v in out]
+
+    return make
+
+
+def policy(team, securable_type="catalog", full_name="main", **rules):
+    return retention_services.retention_policy_create(
+        actor=Actor.system(team["owen"]),
+        securable_type=securable_type,
+        full_name=full_name,
+        **rules,
+    )
+
+
+def archived_ago(version: ModelVersion, days: int) -> None:
+    """Make `version` ARCHIVED, by retention, `days` ago."""
+    when = timezone.now() - timedelta(days=days)
+    ModelVersion.objects.filter(pk=version.pk).update(lifecycle=Lifecycle.ARCHIVED)
+    VersionRetention.objects.update_or_create(version=version, defaults={"archived_at": when})
+
+
+def state(version: ModelVersion) -> str:
+    return ModelVersion.objects.get(pk=version.pk).lifecycle
+
+
+def has_files(version: ModelVersion) -> bool:
+    return any(True for _ in artifacts.walk(storage.version_prefix(version)))
+
+
+def run(**kwargs) -> tuple[RetentionRun, list]:
+    seen: list = []
+    result = retention_services.retention_apply(on_item=seen.append, **kwargs)
+    return result, seen
+
+
+def dry(**kwargs) -> list:
+    return list(retention_services.retention_plan(**kwargs))
+
+
+def acted(items) -> list[tuple[str, str]]:
+    return sorted(i.key for i in items if i.action != retention.KEEP)
+
+
+def events(action=None):
+    qs = AuditEvent.objects.filter(action__in=ACTIONS)
+    return qs.filter(action=action) if action else qs
+
+
+# --- the rules ---------------------------------------------------------------------------------
+
+
+def test_archives_active_versions_older_than_n_days(team, make_versions):
+    old, young = make_versions(1, age_days=40)[0], make_versions(1, age_days=10)[0]
+    policy(team, archive_after_days=30)
+    result, _ = run()
+    assert state(old) == Lifecycle.ARCHIVED and state(young) == Lifecycle.ACTIVE
+    assert has_files(old), "archiving keeps the files"
+    assert result.archived == 1 and result.deleted == 0 and result.state == "DONE"
+    event = events("model_version.archive").get()
+    assert (event.actor, event.auth_method, event.securable) == ("system", "task", M)
+    assert event.details["version"] == old.version and event.details["by"] == "retention"
+    assert event.details["run"] == str(result.pk)
+    assert VersionRetention.objects.get(version=old).archived_at is not None
+
+
+def test_keeps_the_newest_k_ready_versions(team, make_versions):
+    versions = make_versions(4)
+    failed = make_versions(1)[0]  # the newest number, but FAILED: it takes no keep slot
+    ModelVersion.objects.filter(pk=failed.pk).update(status=ModelVersion.Status.FAILED_REGISTRATION)
+    policy(team, archive_after_days=0, keep_last=2)
+    run()
+    assert [state(v) for v in versions] == ["ARCHIVED", "ARCHIVED", "ACTIVE", "ACTIVE"]
+    assert state(failed) == Lifecycle.ARCHIVED
+
+
+def test_keep_last_larger_than_the_model_keeps_everything(team, make_versions):
+    versions = make_versions(2)
+    policy(team, archive_after_days=0, keep_last=5)
+    assert dry() == []
+    run()
+    assert [state(v) for v in versions] == ["ACTIVE", "ACTIVE"]
+
+
+def test_keep_last_also_spares_archived_versions_from_deletion(team, make_versions):
+    one, two = make_versions(2)
+    archived_ago(one, 30)
+    archived_ago(two, 30)
+    policy(team, delete_after_days=7, keep_last=1)
+    run()
+    assert (state(one), state(two)) == ("DELETED", "ARCHIVED")
+
+
+def test_deletes_archived_versions_after_m_days_keeping_a_tombstone(team, make_versions):
+    due, recent = make_versions(2)
+    archived_ago(due, 10)
+    archived_ago(recent, 3)
+    policy(team, delete_after_days=7)
+    assert has_files(due)
+    result, _ = run()
+    assert (state(due), state(recent)) == ("DELETED", "ARCHIVED")
+    assert not has_files(due) and has_files(recent)
+    record = VersionRetention.objects.get(version=due)
+    assert record.files == VersionRetention.Files.REMOVED and record.deleted_at is not None
+    assert not ModelVersionTag.objects.filter(version=due).exists()
+    with pytest.raises(NotFound):
+        version_of(RegisteredModel.objects.get(full_name=M), due.version)
+    # The tombstone keeps the number: the next version is not a reused one.
+    assert RegisteredModel.objects.get(full_name=M).next_version == 3
+    assert result.deleted == 1 and result.files_removed == 1
+    event = events("model_version.delete").get()
+    assert (event.actor, event.auth_method, event.details["version"]) == ("system", "task", 1)
+
+
+def test_a_version_archived_by_a_run_is_deleted_only_by_a_later_run(team, make_versions):
+    (version,) = make_versions(1)
+    policy(team, archive_after_days=0, delete_after_days=0)
+    first = dry()
+    assert [i.action for i in first] == ["archive"]
+    run()
+    assert state(version) == Lifecycle.ARCHIVED
+    later = timezone.now() + timedelta(seconds=1)
+    assert [i.action for i in dry(now=later)] == ["delete"]
+    run(now=later)
+    assert state(version) == Lifecycle.DELETED
+
+
+def test_nearest_policy_wins_and_an_empty_policy_exempts(team, tree, make_versions):
+    tree("main.ml.other", "main.cv.vision")
+    wine = make_versions(1)[0]
+    other = make_versions(1, "main.ml.other")[0]
+    vision = make_versions(1, "main.cv.vision")[0]
+    policy(team, archive_after_days=365)  # catalog: too young for this one
+    policy(team, "schema", "main.ml", archive_after_days=30)  # nearer for main.ml.*
+    policy(team, "registered_model", "main.ml.other")  # no rule: exempts the model
+    run()
+    assert state(wine) == Lifecycle.ARCHIVED
+    assert state(other) == Lifecycle.ACTIVE
+    assert state(vision) == Lifecycle.ACTIVE
+    model = RegisteredModel.objects.get(full_name=M)
+    assert retention.policy_for(model).schema_id == model.schema_id
+
+
+def test_pending_registration_versions_are_never_touched(team, make_versions, logged_model):
+    version = services.model_version_create(
+        actor=Actor.system(team["dana"]), full_name=M, source=logged_model(team["dana"])
+    )
+    ModelVersion.objects.filter(pk=version.pk).update(
+        created_at=timezone.now() - timedelta(days=100),
+        pending_deadline=timezone.now() + timedelta(days=1),
+    )
+    policy(team, archive_after_days=0)
+    assert dry() == []
+    run()
+    assert state(version) == Lifecycle.ACTIVE
+
+
+# --- never touched -----------------------------------------------------------------------------
+
+
+def _alias(team, version):
+    services.alias_set(actor=Actor.system(team["dana"]), full_name=M, alias="champion", version=1)
+    return "holds alias champion"
+
+
+def _staging(team, version):
+    services.model_version_transition_stage(
+        actor=Actor.system(team["dana"]), full_name=M, version=1, stage="Staging"
+    )
+    return "in stage Staging"
+
+
+def _production(team, version):
+    services.model_version_transition_stage(
+        actor=Actor.system(team["dana"]), full_name=M, version=1, stage="Production"
+    )
+    return "in stage Production"
+
+
+def _request(state):
+    def make(team, version):
+        services.alias_policy_create(
+            actor=Actor.system(team["owen"]),
+            securable_type="registered_model",
+            full_name=M,
+            alias_patterns=["champion"],
+            approvers=["owen"],
+        )
+        request = services.promotion_request_create(
+            actor=Actor.system(team["dana"]),
+            full_name=M,
+            alias="champion",
+            version=1,
+            justification="best so far",
+        )
+        PromotionRequest.objects.filter(pk=request.pk).update(state=state)
+        return f"target of {state} promotion request {request.pk}"
+
+    return make
+
+
+def _version_hold(team, version):
+    retention_services.legal_hold_set(
+        actor=Actor.system(team["root"]), full_name=M, version=1, reason="litigation 42"
+    )
+    return "under legal hold"
+
+
+def _model_hold(team, version):
+    retention_services.legal_hold_set(
+        actor=Actor.system(team["root"]), full_name=M, reason="litigation 42"
+    )
+    return "model under legal hold"
+
+
+PROTECTIONS = {
+    "alias": _alias,
+    "stage Staging": _staging,
+    "stage Production": _production,
+    "pending promotion request": _request("PENDING"),
+    "approved promotion request": _request("APPROVED"),
+    "legal hold on the version": _version_hold,
+    "legal hold on the model": _model_hold,
+}
+
+
+@pytest.mark.parametrize("step", ["archive", "delete"])
+@pytest.mark.parametrize("protection", list(PROTECTIONS))
+def test_protected_versions_are_never_touched(team, tree, make_versions, protection, step):
+    """SECURITY_CASES 33: an alias, a protected stage, an open promotion request or a legal
+    hold keeps a version out of every retention step; the dry run says why."""
+    tree("main.ml.other")
+    protected = make_versions(1)[0]
+    unprotected = make_versions(1, "main.ml.other")[0]
+    reason = PROTECTIONS[protection](team, protected)
+    if step == "archive":
+        policy(team, archive_after_days=30)
+    else:
+        # Protected while ACTIVE, then archived some other way long ago (the delete step must
+        # still refuse it).
+        archived_ago(protected, 100)
+        archived_ago(unprotected, 100)
+        policy(team, delete_after_days=30)
+    plan = {(i.full_name, i.version): i for i in dry()}
+    assert plan[M, 1].action == retention.KEEP and reason in plan[M, 1].reasons
+    assert plan["main.ml.other", 1].action == step
+    before = ModelVersion.objects.get(pk=protected.pk)
+    result, _ = run()
+    after = ModelVersion.objects.get(pk=protected.pk)
+    assert (after.lifecycle, after.stage) == (before.lifecycle, before.stage)
+    assert has_files(protected)
+    assert state(unprotected) == ("ARCHIVED" if step == "archive" else "DELETED")
+    assert [(e.securable, e.details["version"]) for e in events()] == [("main.ml.other", 1)]
+    assert result.archived + result.deleted == 1
+
+
+def test_clearing_a_legal_hold_lets_retention_act_again(team, make_versions):
+    (version,) = make_versions(1)
+    root = Actor.system(team["root"])
+    retention_services.legal_hold_set(actor=root, full_name=M, reason="audit 2025")
+    policy(team, archive_after_days=30)
+    run()
+    assert state(version) == Lifecycle.ACTIVE
+    retention_services.legal_hold_clear(actor=root, full_name=M)
+    run()
+    assert state(version) == Lifecycle.ARCHIVED
+    actions = list(AuditEvent.objects.values_list("action", flat=True).order_by("id"))
+    assert "legal_hold.set" in actions and "legal_hold.clear" in actions
+
+
+# --- dry run, idempotence, crashes -------------------------------------------------------------
+
+
+@pytest.fixture
+def mixed(team, tree, make_versions):
+    """Two models under a catalog policy (archive after 30 days, delete 7 days after archiving,
+    keep the newest 2), with every kind of version: due for archive, due for delete, too young,
+    kept, protected by an alias and by a legal hold."""
+    tree("main.ml.other")
+    wine = make_versions(6)
+    other = make_versions(3, "main.ml.other")
+    young = make_versions(1, age_days=5)
+    archived_ago(wine[0], 30)
+    archived_ago(wine[1], 3)
+    archived_ago(other[0], 8)
+    services.alias_set(actor=Actor.system(team["dana"]), full_name=M, alias="champion", version=3)
+    retention_services.legal_hold_set(
+        actor=Actor.system(team["root"]), full_name=M, version=4, reason="keep for the audit"
+    )
+    policy(team, archive_after_days=30, delete_after_days=7, keep_last=2)
+    return {"wine": wine, "other": other, "young": young}
+
+
+def test_dry_run_answers_exactly_what_the_run_does(mixed):
+    before = AuditEvent.objects.count()
+    plan = dry()
+    assert AuditEvent.objects.count() == before, "a dry run changes nothing"
+    assert RetentionRun.objects.count() == 0
+    by_version = {(i.full_name, i.version): i.action for i in plan}
+    assert by_version == {
+        (M, 1): "delete",
+        (M, 3): "keep",
+        (M, 4): "keep",
+        (M, 5): "archive",
+        ("main.ml.other", 1): "delete",
+    }
+    result, done = run()
+    assert [i.key for i in done] == [i.key for i in plan]
+    assert acted(done) == acted(plan)
+    audited = sorted((e.securable, e.details["version"], e.action.split(".")[1]) for e in events())
+    assert audited == sorted(
+        (i.full_name, i.version, i.action) for i in plan if i.action != retention.KEEP
+    )
+    assert (result.archived, result.deleted, result.files_removed) == (1, 2, 2)
+
+
+def test_a_second_run_finds_nothing_left_to_do(mixed):
+    run()
+    count = events().count()
+    assert acted(dry()) == []
+    again, done = run()
+    assert acted(done) == [] and events().count() == count
+    assert (again.archived, again.deleted) == (0, 0)
+
+
+def test_a_crash_mid_batch_loses_only_that_batch_and_the_rerun_completes(
+    mixed, monkeypatch, settings
+):
+    """The batch in flight rolls back as a whole (actions, audit events, counters); the next
+    run does it, and nothing is done twice."""
+    settings.STEWARD_RETENTION_BATCH_SIZE = 1
+    expected = acted(dry())
+    real = retention_services._audit_spec
+    calls = {"n": 0}
+
+    def flaky(item, run_, worker):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise RuntimeError("worker died")
+        return real(item, run_, worker)
+
+    monkeypatch.setattr(retention_services, "_audit_spec", flaky)
+    with pytest.raises(RuntimeError):
+        run()
+    assert events().count() == 1
+    monkeypatch.setattr(retention_services, "_audit_spec", real)
+    run()
+    audited = sorted((e.securable, e.details["version"]) for e in events())
+    assert len(audited) == len(set(audited)) == len(expected)
+    for version in ModelVersion.objects.select_related("model"):
+        assert has_files(version) == (version.lifecycle != Lifecycle.DELETED), version
+
+
+def test_reconciler_finishes_file_removal_a_crash_interrupted(team, make_versions, monkeypatch):
+    due, manual = make_versions(2)
+    archived_ago(due, 30)
+    policy(team, delete_after_days=7)
+
+    def storage_down(prefix):
+        raise OSError("storage unreachable")
+
+    monkeypatch.setattr(artifacts, "delete_tree", storage_down)
+    run()
+    assert state(due) == Lifecycle.DELETED and has_files(due)
+    assert VersionRetention.objects.get(version=due).files == "PENDING_DELETE"
+    # A manual delete whose after-commit removal never ran (the process died).
+    ModelVersion.objects.filter(pk=manual.pk).update(lifecycle=Lifecycle.DELETED)
+    monkeypatch.undo()
+    assert retention_services.retention_files_reconcile() == 2
+    assert not has_files(due) and not has_files(manual)
+    assert set(VersionRetention.objects.values_list("files", flat=True)) == {"REMOVED"}
+    assert retention_services.retention_files_reconcile() == 0
+    assert events("model_version.delete").count() == 1
+
+
+def test_every_run_starts_by_reconciling(team, make_versions):
+    (version,) = make_versions(1)
+    ModelVersion.objects.filter(pk=version.pk).update(lifecycle=Lifecycle.DELETED)
+    result, _ = run()
+    assert not has_files(version) and result.files_removed == 1
+
+
+# --- doors: command and task -------------------------------------------------------------------
+
+
+def test_command_dry_run_prints_the_plan_and_changes_nothing(mixed, capsys):
+    call_command("apply_retention", "--dry-run")
+    out = capsys.readouterr().out
+    assert f"would archive {M}/5" in out and f"would delete {M}/1" in out
+    assert f"keep {M}/3: holds alias champion" in out
+    assert "Dry run: would archive 1, delete 2, keep 2 protected version(s)." in out
+    assert events().count() == 0
+    call_command("apply_retention")
+    out = capsys.readouterr().out
+    assert f"archive {M}/5" in out and "archived 1, deleted 2" in out
+    assert events().count() == 3
+    call_command("apply_retention", "--reconcile-only")
+    assert "Removed the files of 0" in capsys.readouterr().out
+
+
+def test_task_runs_eagerly_and_a_redelivery_resumes_the_same_run(mixed):
+    from registry.tasks import apply_retention
+
+    result = apply_retention.delay().get()
+    assert (result["archived"], result["deleted"]) == (1, 2)
+    run_ = RetentionRun.objects.get(pk=result["run"])
+    assert (run_.trigger, run_.state, run_.attempts) == ("task", "DONE", 1)
+    # A redelivery of the same message (same task id) resumes that run and does nothing twice.
+    again = apply_retention.apply(task_id=run_.task_id).get()
+    run_.refresh_from_db()
+    assert again["run"] == result["run"] and run_.attempts == 2
+    assert (run_.archived, run_.deleted) == (1, 2)
+    assert events().count() == 3
+    event = AuditEvent.objects.filter(action="retention.run").last()
+    assert event.details["attempt"] == 2
+
+
+@pytest.mark.django_db
+def test_legal_hold_blocks_manual_deletes_too(admin_actor, tree, grant, make_user, ready_version):
+    """A hold is not only for retention: a MANAGE holder cannot delete what it covers."""
+    from core.errors import FailedPrecondition
+    from registry import services
+    from registry.services.retention import legal_hold_clear, legal_hold_set
+
+    tree("main.ml.held")
+    owner = make_user("hana")
+    grant("catalog", "main", "hana", "USE CATALOG", "USE SCHEMA")
+    grant("registered_model", "main.ml.held", "hana", "MODIFY", "MANAGE")
+    ready_version(owner, "main.ml.held")
+    ready_version(owner, "main.ml.held")
+    actor = Actor.system(owner)
+    legal_hold_set(actor=admin_actor, full_name="main.ml.held", version=1, reason="case 7")
+    with pytest.raises(FailedPrecondition, match="legal hold"):
+        services.model_version_delete(actor=actor, full_name="main.ml.held", version=1)
+    with pytest.raises(FailedPrecondition, match="legal hold"):
+        services.registered_model_delete(actor=actor, full_name="main.ml.held", force=True)
+    services.model_version_delete(actor=actor, full_name="main.ml.held", version=2)  # not held
+    legal_hold_clear(actor=admin_actor, full_name="main.ml.held", version=1)
+    services.model_version_delete(actor=actor, full_name="main.ml.held", version=1)
+
+
+def test_archive_and_delete_notify_webhook_subscribers(team, make_versions):
+    """Steward's own events model_version.archived / .deleted reach a subscriber scoped to the
+    catalog; nothing is written when nobody subscribes."""
+    from webhooks.models import WebhookDelivery
+    from webhooks.services import webhook_create
+
+    old, archived = make_versions(2, age_days=40)
+    archived_ago(archived, 10)
+    webhook_create(
+        actor=Actor.system(team["owen"]),
+        name="lifecycle",
+        url="https://hooks.example.test/steward",
+        events=["model_version.archived", "model_version.deleted"],
+        securable_type="catalog",
+        full_name="main",
+    )
+    policy(team, archive_after_days=30, delete_after_days=7)
+    run()
+    import json
+
+    sent = {
+        (d.event, json.loads(d.payload)["data"]["version"])
+        for d in WebhookDelivery.objects.filter(webhook__name="lifecycle")
+    }
+    assert sent == {
+        ("model_version.archived", str(old.version)),
+        ("model_version.deleted", str(archived.version)),
+    }

@@ -1,0 +1,110 @@
+"""Reads of webhooks and their deliveries: only what the actor may manage (MANAGE on the
+webhook's scope; admins see all). A webhook outside that answers not found."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from django.db.models import Q
+
+from catalog import authz
+from catalog.privileges import Privilege
+from catalog.selectors import metastore
+from core.actor import Actor
+from core.errors import InvalidParameter
+from core.pagination import clamp_page_size, decode_token, encode_token
+from core.services import governed
+from webhooks import events as event_names
+from webhooks.models import Webhook, WebhookDelivery
+from webhooks.services import scope_of, webhook_lookup
+
+
+def _newest_first(queryset, *, max_results, page_token):
+    """One page, newest first, by the keyset (created_at, id); returns (items, token)."""
+    size = clamp_page_size(max_results)
+    after = decode_token(page_token)
+    qs = queryset.order_by("-created_at", "-id")
+    if after is not None:
+        try:
+            at_text, key = after.split("|", 1)
+            at = datetime.fromisoformat(at_text)
+        except ValueError:
+            raise InvalidParameter("Invalid page_token.") from None
+        qs = qs.filter(Q(created_at__lt=at) | Q(created_at=at, id__lt=key))
+    items = list(qs[: size + 1])
+    if len(items) > size:
+        last = items[size - 1]
+        return items[:size], encode_token(f"{last.created_at.isoformat()}|{last.pk}")
+    return items, None
+
+
+def _manageable_ids(actor: Actor, queryset) -> list:
+    """Webhooks whose scope the actor holds MANAGE on (the table is small; scopes are
+    checked once each, through the actor's authz cache)."""
+    if authz.is_admin(actor):
+        return list(queryset.values_list("pk", flat=True))
+    store = None
+    out = []
+    for hook in queryset.select_related("catalog", "schema__catalog", "model__schema__catalog"):
+        scope = hook.scope
+        if scope is None:
+            store = store or metastore()
+            scope = store
+        if authz.holds(actor, Privilege.MANAGE, scope):
+            out.append(hook.pk)
+    return out
+
+
+@governed("webhook.list", atomic=False)
+def webhook_list(
+    *,
+    actor: Actor,
+    securable_type=None,
+    full_name=None,
+    mlflow_only: bool = False,
+    max_results=None,
+    page_token=None,
+):
+    """Webhooks the actor may manage, newest first; optionally only those scoped exactly to
+    one securable, or (the MLflow door) only those with at least one MLflow event."""
+    qs = Webhook.objects.all()
+    if securable_type not in (None, "") or full_name not in (None, ""):
+        scope = scope_of(securable_type, full_name)
+        authz.require_visible(actor, scope)
+        field = {"catalog": "catalog", "schema": "schema", "registered_model": "model"}.get(
+            str(scope.securable_type)
+        )
+        if field is None:
+            qs = qs.filter(catalog__isnull=True, schema__isnull=True, model__isnull=True)
+        else:
+            qs = qs.filter(**{field: scope})
+    ids = _manageable_ids(actor, qs)
+    if mlflow_only:
+        ids = [
+            pk
+            for pk, names in Webhook.objects.filter(pk__in=ids).values_list("pk", "events")
+            if any(e in event_names.MLFLOW_EVENTS for e in names)
+        ]
+    visible = Webhook.objects.filter(pk__in=ids).select_related(
+        "catalog", "schema__catalog", "model__schema__catalog"
+    )
+    return _newest_first(visible, max_results=max_results, page_token=page_token)
+
+
+@governed("webhook.get", atomic=False)
+def webhook_get(*, actor: Actor, webhook_id) -> Webhook:
+    return webhook_lookup(actor, webhook_id)
+
+
+@governed("webhook.deliveries", atomic=False)
+def delivery_list(*, actor: Actor, webhook_id, status=None, max_results=None, page_token=None):
+    """A webhook's deliveries with their outcomes, newest first (MANAGE on its scope)."""
+    hook = webhook_lookup(actor, webhook_id)
+    qs = WebhookDelivery.objects.filter(webhook=hook)
+    if status not in (None, ""):
+        if status not in WebhookDelivery.Status.values:
+            raise InvalidParameter(
+                f"status must be one of {', '.join(WebhookDelivery.Status.values)}."
+            )
+        qs = qs.filter(status=status)
+    return _newest_first(qs, max_results=max_results, page_token=page_token)
