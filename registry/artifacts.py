@@ -52,6 +52,16 @@ def tree_digest(prefix: str) -> tuple[str, list[str]]:
     return digest.hexdigest(), files
 
 
+def tree_within(prefix: str, limit: int) -> bool:
+    """Do the files below `prefix` add up to at most `limit` bytes? Stops counting past it."""
+    total = 0
+    for relative in walk(prefix):
+        total += artifact_storage.size(join(prefix, relative))
+        if total > limit:
+            return False
+    return True
+
+
 def copy_tree(source_prefix: str, target_prefix: str) -> int:
     """Copy every file below one prefix to another; returns the count."""
     count = 0

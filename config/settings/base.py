@@ -179,6 +179,9 @@ STEWARD_S3_PREFIX = env("STEWARD_S3_PREFIX", "steward")
 STEWARD_MAX_ARTIFACT_BYTES = env_int("STEWARD_MAX_ARTIFACT_BYTES", 2 * 1024**3)  # per file
 # A version whose upload never finishes becomes FAILED_REGISTRATION after this many seconds.
 STEWARD_PENDING_VERSION_TIMEOUT = env_int("STEWARD_PENDING_VERSION_TIMEOUT", 3600)
+# Version files up to this many bytes (in all) are copied in the registering request, after
+# commit, instead of through the Celery queue; 0 sends every copy to the queue.
+STEWARD_INLINE_COPY_MAX_BYTES = env_int("STEWARD_INLINE_COPY_MAX_BYTES", 32 * 1024**2)
 # The address people reach Steward at: links in approval emails and error messages.
 STEWARD_BASE_URL = env("STEWARD_BASE_URL", "http://127.0.0.1:8000")
 # Webhooks (webhooks/net.py): deliveries go only to public addresses, checked on the address

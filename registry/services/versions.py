@@ -182,11 +182,26 @@ def model_version_create(
         securable=model,
     )
     if copy_files and resolved.artifact_prefix:
-        from registry.tasks import register_version_files
-
-        version_id, prefix = str(version.pk), resolved.artifact_prefix
-        transaction.on_commit(lambda: register_version_files.delay(version_id, prefix))
+        _schedule_copy(str(version.pk), resolved.artifact_prefix)
     return version
+
+
+def _schedule_copy(version_id: str, prefix: str) -> None:
+    """Copy the version's files after commit: in this process when the source is small (the
+    mlflow client polls a PENDING version only every 3 seconds, so a queued copy costs every
+    registration at least that), through the Celery queue otherwise. Either way the same
+    idempotent task runs, and a failure marks the version FAILED_REGISTRATION."""
+    from registry.artifacts import tree_within
+    from registry.tasks import register_version_files
+
+    limit = settings.STEWARD_INLINE_COPY_MAX_BYTES
+    if limit > 0 and tree_within(prefix, limit):
+        transaction.on_commit(
+            lambda: register_version_files.apply(args=(version_id, prefix), throw=False),
+            robust=True,
+        )
+    else:
+        transaction.on_commit(lambda: register_version_files.delay(version_id, prefix), robust=True)
 
 
 def tag_pairs(tags) -> list[tuple[str, str]]:

@@ -558,3 +558,27 @@ def test_default_namespace_setting(api, settings, tree):
     assert r.json()["registered_model"]["name"] == "main.ml.pinot"
     r = api.get(f"{ML}/registered-models/search", {"filter": "name = 'pinot'"})
     assert names(r) == ["main.ml.pinot"]
+
+
+@pytest.mark.django_db(transaction=True)  # real commits: on_commit runs as in production
+def test_small_sources_are_copied_in_the_request_large_ones_queued(
+    api, dana, logged_model, settings, monkeypatch
+):
+    """With a real queue (not eager), a small version is READY in the create answer itself
+    (the mlflow client would otherwise poll a PENDING version for 3 s); above the threshold
+    the copy goes to the Celery queue."""
+    from registry import tasks
+
+    settings.CELERY_TASK_ALWAYS_EAGER = False
+    queued = []
+    monkeypatch.setattr(tasks.register_version_files, "delay", lambda *a: queued.append(a))
+    create_model(api)
+    source = logged_model(dana)
+    put_logged_model_files(source)
+    small = create_version(api, source, model_id=source[len("models:/") :])
+    assert small.json()["model_version"]["status"] == "READY" and queued == []
+
+    settings.STEWARD_INLINE_COPY_MAX_BYTES = 10  # the MLmodel file alone is larger
+    large = create_version(api, source, model_id=source[len("models:/") :])
+    assert large.json()["model_version"]["status"] == "PENDING_REGISTRATION"
+    assert len(queued) == 1 and queued[0][0] == str(ModelVersion.objects.get(version=2).pk)
