@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 from datetime import timedelta
 
 from django.contrib.auth.backends import ModelBackend
@@ -12,10 +13,11 @@ from django.core.cache import cache
 from django.utils import timezone
 from rest_framework import authentication
 
-from accounts.models import ApiToken
+from accounts.models import ApiToken, User
 from accounts.services import hash_token
 from audit.services import audit_event_write
 from core.errors import ErrorCode, StewardError, Unauthenticated
+from core.rows import Part, build, fetch_one, select_list
 
 LAST_USED_GRANULARITY = timedelta(minutes=1)
 FAILURE_LIMIT = 30  # failed attempts per client address per window
@@ -61,13 +63,30 @@ def throttled(request) -> bool:
     return (cache.get(_failure_key(request)) or 0) >= FAILURE_LIMIT
 
 
+@functools.cache
+def _token_sql() -> tuple[str, list[Part]]:
+    parts = [Part(ApiToken, "t"), Part(User, "u", attach=("t", "user"))]
+    sql = (
+        f"SELECT {select_list(parts)} FROM {ApiToken._meta.db_table} t "
+        f"JOIN {User._meta.db_table} u ON u.id = t.user_id WHERE t.token_hash = %s"
+    )
+    return sql, parts
+
+
+def _token_by_hash(token_hash: str) -> ApiToken | None:
+    """The token with its user, in one raw query (every API request pays for this)."""
+    sql, parts = _token_sql()
+    row = fetch_one(sql, [token_hash])
+    return None if row is None else build(parts, row)[0]
+
+
 def token_user(request, raw: str, method: str):
     """Resolve a raw token to (user, token) or raise UNAUTHENTICATED (audited)."""
     if throttled(request):
         raise TooManyFailures("Too many failed authentication attempts; try again later.")
     if not raw or len(raw) > 256:
         raise _refuse(request, "malformed token", method)
-    token = ApiToken.objects.select_related("user").filter(token_hash=hash_token(raw)).first()
+    token = _token_by_hash(hash_token(raw))
     now = timezone.now()
     if token is None:
         raise _refuse(request, "unknown token", method)

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
-from django.contrib.auth.models import Group
+from django.contrib.auth.models import Group, Permission
 from django.db import connection
 from django.db.models import CharField, Exists, OuterRef, Q, QuerySet, Value
 
@@ -181,17 +181,62 @@ def _expand(privileges: set[Privilege], securable_type: SecurableType) -> set[Pr
     return {p for p in privileges if p in applicable}
 
 
+def _grants_on(p: Principals, securables: list) -> list[set[Privilege]]:
+    """Privileges granted to the principals on each securable (of any types); one raw query.
+
+    The hot path of every authorization: a model's catalog, schema and model in one round trip
+    and without the ORM's per-query compilation (a third of a read request's CPU before)."""
+    if not securables or (p.user_id is None and not p.group_ids):
+        return [set() for _ in securables]
+    permission_table = Permission._meta.db_table
+    parts: list[str] = []
+    params: list[Any] = []
+    group_ids = sorted(p.group_ids)
+    for index, securable in enumerate(securables):
+        user_table, group_table = _grant_tables(securable.securable_type)
+        object_id = user_table._meta.get_field("content_object").target_field.get_db_prep_value(
+            securable.pk, connection
+        )
+        if p.user_id is not None:
+            parts.append(
+                f"SELECT {index}, ap.codename FROM {user_table._meta.db_table} g "
+                f"JOIN {permission_table} ap ON ap.id = g.permission_id "
+                "WHERE g.user_id = %s AND g.content_object_id = %s"
+            )
+            params += [p.user_id, object_id]
+        if group_ids:
+            marks = ", ".join(["%s"] * len(group_ids))
+            parts.append(
+                f"SELECT {index}, ap.codename FROM {group_table._meta.db_table} g "
+                f"JOIN {permission_table} ap ON ap.id = g.permission_id "
+                f"WHERE g.group_id IN ({marks}) AND g.content_object_id = %s"
+            )
+            params += [*group_ids, object_id]
+    result: list[set[Privilege]] = [set() for _ in securables]
+    with connection.cursor() as cursor:
+        cursor.execute(" UNION ALL ".join(parts), params)
+        for index, codename in cursor.fetchall():
+            result[index].add(Privilege.from_codename(codename))
+    return result
+
+
 def _held_along(p: Principals, chain: list, cache: dict | None = None) -> list[set[Privilege]]:
     """For each element of the chain, the privileges held there (own grants + inherited)."""
+    keys = [("granted", s.securable_type, s.pk) for s in chain]
+    missing = [s for s, key in zip(chain, keys, strict=True) if cache is None or key not in cache]
+    fetched = dict(
+        zip(
+            [("granted", s.securable_type, s.pk) for s in missing],
+            _grants_on(p, missing),
+            strict=True,
+        )
+    )
+    if cache is not None:
+        cache.update(fetched)
     held: list[set[Privilege]] = []
     accumulated: set[Privilege] = set()
-    for securable in chain:
-        key = ("granted", securable.securable_type, securable.pk)
-        own = cache.get(key) if cache is not None else None
-        if own is None:
-            own = granted(p, securable.securable_type, [securable.pk]).get(securable.pk, set())
-            if cache is not None:
-                cache[key] = own
+    for securable, key in zip(chain, keys, strict=True):
+        own = fetched[key] if key in fetched else cache[key]  # type: ignore[index]
         accumulated = accumulated | own
         if _owns(p, securable):
             accumulated = accumulated | {ALL}

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 from collections import defaultdict
 from dataclasses import dataclass
 
 from django.conf import settings
 from django.contrib.auth.models import Group
+from django.db import connection
 
 from accounts.models import User
 from accounts.selectors import principal_by_name
@@ -17,6 +19,7 @@ from core.actor import Actor
 from core.errors import InvalidParameter, NotFound
 from core.names import canonical_name, split_full_name
 from core.pagination import page
+from core.rows import Part, build, fetch_one, select_list
 from core.services import governed
 
 
@@ -30,10 +33,67 @@ def _missing(kind: str, name: str) -> NotFound:
     return NotFound(f"{kind} '{name[:300]}' does not exist.")
 
 
+def _owner_parts(alias: str) -> list[Part]:
+    return [
+        Part(User, f"{alias}_ou", ("id", "username"), (alias, "owner_user"), nullable=True),
+        Part(Group, f"{alias}_og", ("id", "name"), (alias, "owner_group"), nullable=True),
+    ]
+
+
+def _owner_joins(alias: str) -> str:
+    return (
+        f'LEFT JOIN {User._meta.db_table} {alias}_ou ON {alias}_ou.id = {alias}."owner_user_id" '
+        f'LEFT JOIN {Group._meta.db_table} {alias}_og ON {alias}_og.id = {alias}."owner_group_id"'
+    )
+
+
+@functools.cache
+def _lookup_sql(kind: str) -> tuple[str, list[Part]]:
+    """(SQL, parts) loading a securable by its unique name with its parents and its owner, as
+    `select_related` would, built once per process (see core/rows.py for why)."""
+    from registry.models import RegisteredModel
+
+    if kind == "catalog":
+        parts = [Part(Catalog, "c"), *_owner_parts("c")]
+        where = 'c."name" = %s'
+        tables = f"{Catalog._meta.db_table} c"
+        owner_alias = "c"
+    elif kind == "schema":
+        parts = [Part(Schema, "s"), Part(Catalog, "c", attach=("s", "catalog")), *_owner_parts("s")]
+        where = 's."full_name" = %s'
+        tables = f"{Schema._meta.db_table} s JOIN {Catalog._meta.db_table} c ON c.id = s.catalog_id"
+        owner_alias = "s"
+    else:
+        parts = [
+            Part(RegisteredModel, "m"),
+            Part(Schema, "s", attach=("m", "schema")),
+            Part(Catalog, "c", attach=("s", "catalog")),
+            *_owner_parts("m"),
+        ]
+        where = 'm."full_name" = %s'
+        tables = (
+            f"{RegisteredModel._meta.db_table} m "
+            f"JOIN {Schema._meta.db_table} s ON s.id = m.schema_id "
+            f"JOIN {Catalog._meta.db_table} c ON c.id = s.catalog_id"
+        )
+        owner_alias = "m"
+    sql = f"SELECT {select_list(parts)} FROM {tables} {_owner_joins(owner_alias)} WHERE {where}"
+    return sql, parts
+
+
+def _lookup(kind: str, key: str, *, lock: bool = False):
+    sql, parts = _lookup_sql(kind)
+    if lock and connection.features.has_select_for_update_of:
+        # The securable's own row only (not its parents or owner), like select_for_update(of=).
+        sql += f" FOR UPDATE OF {parts[0].alias}"
+    row = fetch_one(sql, [key])
+    return None if row is None else build(parts, row)[0]
+
+
 def catalog_lookup(name) -> Catalog:
     """Load a catalog by name without authorization (internal; callers check)."""
     key = canonical_name(name, field="catalog name")
-    obj = Catalog.objects.select_related("owner_user", "owner_group").filter(name=key).first()
+    obj = _lookup("catalog", key)
     if obj is None:
         raise _missing("Catalog", key)
     return obj
@@ -41,26 +101,18 @@ def catalog_lookup(name) -> Catalog:
 
 def schema_lookup(full_name) -> Schema:
     catalog_name, schema_name = split_full_name(full_name, 2, field="schema full_name")
-    obj = (
-        Schema.objects.select_related("catalog", "owner_user", "owner_group")
-        .filter(full_name=f"{catalog_name}.{schema_name}")
-        .first()
-    )
+    obj = _lookup("schema", f"{catalog_name}.{schema_name}")
     if obj is None:
         raise _missing("Schema", f"{catalog_name}.{schema_name}")
     return obj
 
 
-def model_lookup(full_name):
-    from registry.models import RegisteredModel
-
+def model_lookup(full_name, *, lock: bool = False):
+    """A registered model with its schema, catalog and owner, without authorization; `lock`
+    locks the model's row for the rest of the transaction."""
     parts = split_full_name(full_name, 3, field="model full_name")
     key = ".".join(parts)
-    obj = (
-        RegisteredModel.objects.select_related("schema__catalog", "owner_user", "owner_group")
-        .filter(full_name=key)
-        .first()
-    )
+    obj = _lookup("model", key, lock=lock)
     if obj is None:
         raise _missing("Registered model", key)
     return obj

@@ -1,6 +1,6 @@
 """Files of model versions in the artifact store: walk, copy, digest, inspect, delete.
 
-Nothing here unpickles or imports a model: the MLmodel file is read with yaml.safe_load and
+Nothing here unpickles or imports a model: the MLmodel file is read with YAML's safe loader and
 only its signature and input example are kept as metadata.
 """
 
@@ -15,6 +15,9 @@ import yaml
 
 from core.errors import FailedPrecondition
 from registry.storage import artifact_storage, join
+
+# libyaml's safe loader when PyYAML was built with it (same safe subset, ~10x faster).
+_SafeLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 MAX_METADATA_BYTES = 1_000_000
 
@@ -108,7 +111,7 @@ def inspect_version_files(prefix: str) -> VersionFacts:
     if mlmodel_path is not None:
         raw = _read_small(join(prefix, mlmodel_path))
         try:
-            meta = yaml.safe_load(raw) if raw else None
+            meta = yaml.load(raw, Loader=_SafeLoader) if raw else None
         except yaml.YAMLError:
             meta = None
         if isinstance(meta, dict):

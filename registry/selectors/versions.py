@@ -42,13 +42,10 @@ def model_version_list(*, actor: Actor, full_name, max_results=None, page_token=
 def model_version_by_alias(*, actor: Actor, full_name, alias) -> ModelVersion:
     model = _visible_model(actor, full_name)
     name = clean_alias(alias)
-    found = (
-        ModelAlias.objects.select_related("version__model__schema__catalog")
-        .filter(model=model, alias=name)
-        .first()
-    )
+    found = ModelAlias.objects.select_related("version").filter(model=model, alias=name).first()
     if found is None:
         raise NotFound(f"Alias {name!r} does not exist on {model.full_name}.")
+    found.version.model = model  # already loaded with its schema and catalog
     return found.version
 
 

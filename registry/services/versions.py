@@ -13,6 +13,7 @@ from django.conf import settings
 from django.db import models, transaction
 from django.utils import timezone
 
+from audit.services import audit_event_write
 from catalog import authz
 from catalog.privileges import Privilege
 from catalog.selectors import model_lookup
@@ -42,12 +43,7 @@ _VERSION_LIKE = re.compile(r"^(v?\d+|latest)$", re.IGNORECASE)
 
 def locked_model(full_name) -> RegisteredModel:
     """The model row, locked for the rest of the transaction (version numbers, aliases)."""
-    model = model_lookup(full_name)
-    return (
-        RegisteredModel.objects.select_for_update(of=("self",))
-        .select_related("schema__catalog", "owner_user", "owner_group")
-        .get(pk=model.pk)
-    )
+    return model_lookup(full_name, lock=True)
 
 
 def version_of(model: RegisteredModel, version, *, lock: bool = False) -> ModelVersion:
@@ -171,37 +167,84 @@ def model_version_create(
         + timedelta(seconds=settings.STEWARD_PENDING_VERSION_TIMEOUT),
     )
     version.storage_location = storage.storage_uri(storage.version_prefix(version))
+    copy_now = copy_files and resolved.artifact_prefix and _small(resolved.artifact_prefix)
+    outcome = _copy_and_seal(version, resolved.artifact_prefix) if copy_now else None
     version.save(force_insert=True)
     for key, value in tag_pairs(tags):
         ModelVersionTag.objects.create(version=version, key=key, value=value)
     lineage_services.model_version_source_record(version=version)
     version_audit(actor, "model_version.create", version, {"source": parsed.raw})
+    if outcome is not None:
+        copied, error = outcome
+        if error:
+            audit_event_write(
+                actor=actor,
+                action="model_version.failed",
+                outcome="FAILURE",
+                securable_type=str(model.securable_type),
+                securable=model.full_name,
+                details={"version": version.version, "reason": error[:500]},
+            )
+        else:
+            version_audit(
+                actor,
+                "model_version.ready",
+                version,
+                {"files": copied, "digest": version.artifact_digest},
+            )
     webhook_emit(
         "model_version.created",
         webhook_payloads.model_version_created(version),
         securable=model,
     )
-    if copy_files and resolved.artifact_prefix:
+    if copy_files and resolved.artifact_prefix and not copy_now:
         _schedule_copy(str(version.pk), resolved.artifact_prefix)
     return version
 
 
-def _schedule_copy(version_id: str, prefix: str) -> None:
-    """Copy the version's files after commit: in this process when the source is small (the
-    mlflow client polls a PENDING version only every 3 seconds, so a queued copy costs every
-    registration at least that), through the Celery queue otherwise. Either way the same
-    idempotent task runs, and a failure marks the version FAILED_REGISTRATION."""
+def _small(prefix: str) -> bool:
     from registry.artifacts import tree_within
-    from registry.tasks import register_version_files
 
     limit = settings.STEWARD_INLINE_COPY_MAX_BYTES
-    if limit > 0 and tree_within(prefix, limit):
-        transaction.on_commit(
-            lambda: register_version_files.apply(args=(version_id, prefix), throw=False),
-            robust=True,
-        )
-    else:
-        transaction.on_commit(lambda: register_version_files.delay(version_id, prefix), robust=True)
+    return limit > 0 and tree_within(prefix, limit)
+
+
+def _copy_and_seal(version: ModelVersion, source_prefix: str) -> tuple[int, str]:
+    """Copy a small source into the (not yet saved) version's location and seal it READY, in
+    the creating transaction: the version is born READY, with its digest and signature, and
+    the mlflow client does not wait for a worker. On failure the version is born
+    FAILED_REGISTRATION and nothing copied stays. (copied files, error message)"""
+    from registry.artifacts import copy_tree, delete_tree, inspect_version_files
+
+    target = storage.version_prefix(version)
+    try:
+        # A rolled-back attempt at this number (numbers are handed out under the model's row
+        # lock, so only an uncommitted one) may have left files here.
+        delete_tree(target)
+        copied = copy_tree(source_prefix, target)
+        if copied == 0:
+            raise FileNotFoundError(f"no files under the source ({source_prefix})")
+        facts = inspect_version_files(target)
+    except Exception as exc:  # any failure: nothing half-registered
+        delete_tree(target)
+        version.status = ModelVersion.Status.FAILED_REGISTRATION
+        version.status_message = f"Copying the source's files failed: {exc}"[:2000]
+        version.pending_deadline = None
+        return 0, str(exc)
+    version.status = ModelVersion.Status.READY
+    version.artifact_digest = facts.digest
+    version.signature = facts.signature
+    version.input_example = facts.input_example
+    version.pending_deadline = None
+    return copied, ""
+
+
+def _schedule_copy(version_id: str, prefix: str) -> None:
+    """Copy a large source's files after commit, through the Celery queue (the same idempotent
+    task a crash would rerun); a failure marks the version FAILED_REGISTRATION."""
+    from registry.tasks import register_version_files
+
+    transaction.on_commit(lambda: register_version_files.delay(version_id, prefix), robust=True)
 
 
 def tag_pairs(tags) -> list[tuple[str, str]]:

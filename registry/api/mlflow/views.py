@@ -251,10 +251,12 @@ class ModelVersionCreateView(RegistryView):
             tags=data.get("tags"),
             copy_files=True,
         )
-        # Reload: the file copy runs when the service commits and may have sealed it READY.
-        version = selectors.model_version_get(
-            actor=self.actor(), full_name=version.model.full_name, version=version.version
-        )
+        if version.status == version.Status.PENDING_REGISTRATION:
+            # A large source is copied after commit; an eager Celery (the embedded default)
+            # has done so by now and may have sealed the version READY.
+            version = selectors.model_version_get(
+                actor=self.actor(), full_name=version.model.full_name, version=version.version
+            )
         return Response({"model_version": render.versions_out([version])[0]})
 
 
