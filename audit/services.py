@@ -7,7 +7,7 @@ import json
 from collections.abc import Iterable
 from typing import Any
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from audit.models import AuditChainHead, AuditEvent
@@ -102,27 +102,43 @@ def audit_event_write(
         source_address=source_address,
         request_id=request_id,
     )
-    with transaction.atomic():
-        head = _locked_head()
-        event.prev_hash = head.last_hash
+    # No savepoint: an audit write that fails must fail the change it records, and every
+    # request that writes pays for one (two statements fewer than a nested atomic block).
+    with transaction.atomic(savepoint=False):
+        event.prev_hash = _locked_head_hash()
         event.hash = event_digest(event.prev_hash, hashed_fields(event))
         event.save(force_insert=True)
-        head.last_hash = event.hash
-        head.save(update_fields=["last_hash"])
+        with connection.cursor() as cursor:
+            cursor.execute(_SET_HEAD_SQL, [event.hash])
     return event
+
+
+_HEAD_TABLE = AuditChainHead._meta.db_table
+_SET_HEAD_SQL = f"UPDATE {_HEAD_TABLE} SET last_hash = %s WHERE id = 1"
+
+
+def _locked_head_hash() -> str:
+    """The chain head's hash, its row locked to the end of the transaction (one raw SELECT;
+    the row is created on the very first write)."""
+    lock = " FOR UPDATE" if connection.features.has_select_for_update else ""
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT last_hash FROM {_HEAD_TABLE} WHERE id = 1{lock}")
+        row = cursor.fetchone()
+    return row[0] if row is not None else _locked_head().last_hash
 
 
 # Rows per INSERT statement of a bulk write (bounds the statement's size, not the lock).
 BULK_INSERT_ROWS = 1000
 
 
-def audit_events_write(events: Iterable[dict[str, Any]]) -> list[AuditEvent]:
+def audit_events_write(events: Iterable[dict[str, Any]], *, copy: bool = False) -> list[AuditEvent]:
     """Append several events, in order, to the chain (inside the caller's transaction, if
     any): each item holds the keyword arguments of `audit_event_write`. The chain is exactly
     the one writing them one by one would give (same fields, same prev_hash/hash links), but
     the chain head is locked and updated once and the rows go in with multi-row INSERTs,
     instead of three statements and a savepoint per event. For system work that records many
-    events at once (a retention batch)."""
+    events at once (a retention batch). `copy`: on PostgreSQL, load the rows with COPY (the
+    events returned then carry no id), much cheaper than INSERT for thousands of rows."""
     built = [_event(**spec) for spec in events]
     if not built:
         return []
@@ -132,7 +148,28 @@ def audit_events_write(events: Iterable[dict[str, Any]]) -> list[AuditEvent]:
         for event in built:
             event.prev_hash = prev
             event.hash = prev = event_digest(prev, hashed_fields(event))
-        AuditEvent.objects.bulk_create(built, batch_size=BULK_INSERT_ROWS)
+        if copy and connection.vendor == "postgresql":
+            _copy_events(built)
+        else:
+            AuditEvent.objects.bulk_create(built, batch_size=BULK_INSERT_ROWS)
         head.last_hash = prev
         head.save(update_fields=["last_hash"])
     return built
+
+
+def _copy_events(events: list[AuditEvent]) -> None:
+    """COPY these (chained) events into the audit table, in order."""
+    fields = [f for f in AuditEvent._meta.concrete_fields if not f.primary_key]
+    columns = ", ".join(f'"{f.column}"' for f in fields)
+    table = AuditEvent._meta.db_table
+    with (
+        connection.cursor() as cursor,
+        cursor.cursor.copy(f'COPY "{table}" ({columns}) FROM STDIN') as out,
+    ):
+        for event in events:
+            out.write_row(
+                [
+                    json.dumps(event.details) if f.name == "details" else getattr(event, f.attname)
+                    for f in fields
+                ]
+            )

@@ -13,7 +13,10 @@ deploy/gunicorn.conf.py) and measures over real HTTP on this machine:
    p50/p95/max, nodes per answer, plus queries per request and EXPLAIN ANALYZE of the walk;
 2. ingestion: OpenLineage RunEvents posted to `POST /api/v1/lineage` by a client process with
    several keep-alive connections: one event per request (what openlineage-python's HTTP
-   transport does), the same through openlineage-python's own client, and batches; plus the
+   transport does), the same through openlineage-python's own client (its synchronous
+   HttpTransport, one client per connection, and its AsyncHttpTransport, one client sending
+   --connections requests at a time), and batches (JSON arrays at `POST /api/v1/lineage`, and
+   the spec's batch endpoint `POST /api/v1/lineage/batch`); plus the
    floor of any request (`/healthz`; `GET /api/v1/tokens`, a bearer token and one small list)
    and a minimal event. Events/s, latency, and the CPU the server (gunicorn workers), their
    PostgreSQL backends and the client spend per event, from which "at most N/s on this
@@ -90,6 +93,11 @@ def parse_args(argv=None):
         action="store_true",
         help="reuse a database kept by --keep (no rebuild, no reference check)",
     )
+    ap.add_argument(
+        "--modes",
+        default="healthz,tokens,minimal,single,olclient,olasync,batch,batchapi",
+        help="ingestion scenarios, in order",
+    )
     ap.add_argument("--skip-walks", action="store_true")
     ap.add_argument("--skip-ingest", action="store_true")
     # Internal: the ingestion client, run in its own process.
@@ -134,26 +142,27 @@ def client_main(args) -> None:
     url = urlparse(args.client)
     n, conns, mode = args.events, args.connections, args.mode
     events = [make_event(args.offset + i, "START" if i % 2 == 0 else "COMPLETE") for i in range(n)]
-    if mode == "olclient":
+    if mode in ("olclient", "olasync"):
         from openlineage.client import OpenLineageClient
         from openlineage.client.transport.http import HttpConfig, HttpTransport
 
-        clients = [
-            OpenLineageClient(
-                transport=HttpTransport(
-                    HttpConfig.from_dict(
-                        {
-                            "type": "http",
-                            "url": args.client,
-                            "endpoint": "api/v1/lineage",
-                            "auth": {"type": "api_key", "apiKey": args.token},
-                            "retry": {"total": 0},
-                        }
+        if mode == "olclient":
+            clients = [
+                OpenLineageClient(
+                    transport=HttpTransport(
+                        HttpConfig.from_dict(
+                            {
+                                "type": "http",
+                                "url": args.client,
+                                "endpoint": "api/v1/lineage",
+                                "auth": {"type": "api_key", "apiKey": args.token},
+                                "retry": {"total": 0},
+                            }
+                        )
                     )
                 )
-            )
-            for _ in range(conns)
-        ]
+                for _ in range(conns)
+            ]
         from openlineage.client.event_v2 import (
             InputDataset,
             Job,
@@ -201,12 +210,15 @@ def client_main(args) -> None:
             ).encode()
             for i in range(n)
         ]
-    elif mode == "batch":
+    elif mode in ("batch", "batchapi"):
         payloads = [
             json.dumps(events[i : i + args.batch]).encode() for i in range(0, n, args.batch)
         ]
     else:
         payloads = [json.dumps(e).encode() for e in events]
+    if mode == "olasync":
+        return _async_client(args, payloads)
+    path = "/api/v1/lineage/batch" if mode == "batchapi" else "/api/v1/lineage"
     # Runs sent in order per connection: a run's START goes before its COMPLETE.
     work = deque(range(len(payloads)))
     lock = threading.Lock()
@@ -236,13 +248,13 @@ def client_main(args) -> None:
                     if mode in BASELINES:
                         conn.request("GET", BASELINES[mode], headers=headers)
                     else:
-                        conn.request(
-                            "POST", "/api/v1/lineage", body=payloads[item], headers=headers
-                        )
+                        conn.request("POST", path, body=payloads[item], headers=headers)
                     response = conn.getresponse()
                     body = response.read()
                     status = response.status
                     if status not in (200, 201):
+                        errors.append(f"{status} {body[:200]!r}")
+                    elif mode == "batchapi" and json.loads(body)["status"] != "success":
                         errors.append(f"{status} {body[:200]!r}")
             except Exception as exc:  # noqa: BLE001 - reported, not hidden
                 errors.append(repr(exc)[:200])
@@ -270,6 +282,49 @@ def client_main(args) -> None:
                 "latencies": sorted(latencies),
                 "errors": errors[:5],
                 "error_count": len(errors),
+            }
+        )
+    )
+
+
+def _async_client(args, payloads) -> None:
+    """openlineage-python's AsyncHttpTransport: one client, events emitted in order (it holds a
+    run's COMPLETE until its START is acknowledged) and sent up to --connections at a time."""
+    from openlineage.client import OpenLineageClient
+    from openlineage.client.transport.async_http import AsyncHttpConfig, AsyncHttpTransport
+
+    transport = AsyncHttpTransport(
+        AsyncHttpConfig.from_dict(
+            {
+                "type": "async_http",
+                "url": args.client,
+                "endpoint": "api/v1/lineage",
+                "auth": {"type": "api_key", "apiKey": args.token},
+                "max_concurrent_requests": args.connections,
+                "timeout": 60,
+                "retry": {"total": 0},
+            }
+        )
+    )
+    client = OpenLineageClient(transport=transport)
+    cpu0 = time.process_time()
+    t0 = time.perf_counter()
+    for event in payloads:
+        client.emit(event)
+    complete = transport.close(timeout=600)
+    wall = time.perf_counter() - t0
+    stats = dict(transport.get_stats())
+    failed = stats.get("failed", 0) + (0 if complete else stats.get("pending", 0))
+    print(
+        json.dumps(
+            {
+                "events": len(payloads),
+                "requests": len(payloads),
+                "wall": wall,
+                "client_cpu": time.process_time() - cpu0,
+                "latencies": [],  # the transport does not report per-request times
+                "errors": [f"stats {stats}"] if failed else [],
+                "error_count": failed,
             }
         )
     )
@@ -803,7 +858,7 @@ def ingest(server: Server, token: str, mode: str, events: int, offset: int) -> d
     summary = json.loads(out.stdout.strip().splitlines()[-1])
     server_cpu = cpu_since(cpu0[0], server.pids())
     db_cpu = cpu_since(cpu0[1], backends | backend_pids())
-    lat = summary["latencies"]
+    lat = summary["latencies"] or [float("nan")]
     result = {
         "mode": mode,
         "events": events,
@@ -962,7 +1017,7 @@ def main() -> None:
             print(results["explain"])
         if not ARGS.skip_ingest:
             offset = 0
-            for mode in ("healthz", "tokens", "minimal", "single", "olclient", "batch"):
+            for mode in ARGS.modes.split(","):
                 results["ingest"].append(ingest(server, tokens["admin"], mode, ARGS.events, offset))
                 offset += ARGS.events + 2
             results["profile_ingest"] = profile_ingestion(users["admin"])

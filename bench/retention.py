@@ -59,6 +59,9 @@ def parse_args():
     ap.add_argument("--seed", type=int, default=42)
     ap.add_argument("--profile", action="store_true", help="run the sweep under cProfile (slower)")
     ap.add_argument(
+        "--sql-times", action="store_true", help="print the statements the sweep spent most on"
+    )
+    ap.add_argument(
         "--verify-audit", action="store_true", help="recompute the audit hash chain afterwards"
     )
     return ap.parse_args()
@@ -348,7 +351,28 @@ PROFILED = WORKER.replace(
     "import cProfile, pstats\n"
     "prof = cProfile.Profile()\n"
     "result = prof.runcall(lambda: apply_retention.apply().get())\n"
-    "pstats.Stats(prof).sort_stats('cumulative').print_stats(30)",
+    "stats = pstats.Stats(prof)\n"
+    "stats.sort_stats('cumulative').print_stats(40)\n"
+    "stats.sort_stats('tottime').print_stats(25)",
+)
+
+SQL_TIMED = WORKER.replace(
+    "result = apply_retention.apply().get()",
+    "import re, collections\n"
+    "from django.db import connection\n"
+    "spent = collections.defaultdict(lambda: [0, 0.0])\n"
+    "def timed(execute, sql, params, many, context):\n"
+    "    t = time.perf_counter()\n"
+    "    try:\n"
+    "        return execute(sql, params, many, context)\n"
+    "    finally:\n"
+    "        key = re.sub(r'\\s+', ' ', re.sub(r'%s(, %s)*', '%s', sql))[:110]\n"
+    "        spent[key][0] += 1\n"
+    "        spent[key][1] += time.perf_counter() - t\n"
+    "with connection.execute_wrapper(timed):\n"
+    "    result = apply_retention.apply().get()\n"
+    "for key, (n, t) in sorted(spent.items(), key=lambda kv: -kv[1][1])[:15]:\n"
+    "    print(f'{t:8.2f} s {n:7d}x  {key}')",
 )
 
 IDLE = "import django; django.setup(); import registry.tasks"
@@ -417,11 +441,11 @@ def main() -> None:
         connection.close()
         stats0 = db_stats()
         load0 = os.getloadavg()[0]
-        sweep = timed_process(PROFILED if ARGS.profile else WORKER)
+        sweep = timed_process(PROFILED if ARGS.profile else SQL_TIMED if ARGS.sql_times else WORKER)
         time.sleep(1.5)  # let the server flush its statistics
         stats1 = db_stats()
         profile, _, tail = sweep["stdout"].partition("RESULT ")
-        if ARGS.profile:
+        if ARGS.profile or ARGS.sql_times:
             print(profile)
         result = json.loads(tail)
         run = RetentionRun.objects.get(pk=result["run"])

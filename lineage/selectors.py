@@ -149,6 +149,11 @@ class NodeRow:
     mlflow_run_id: str | None
     model_version_id: uuid.UUID | None
     depth: int = 0
+    # Rendered by PostgreSQL in the walk (`_sql_json`): the id as a JSON string, and the whole
+    # node as `_node_json` would render it for a caller who may see it; None where Python
+    # renders them (SQLite; linked datasets, MLflow runs, model versions).
+    key_json: str | None = None
+    json: str | None = None
 
     @property
     def key(self) -> str:
@@ -189,6 +194,53 @@ NODE_COLUMNS = (
     "model_version_id",
 )
 
+# Nodes whose whole answer comes from their own row: OpenLineage runs, jobs and unlinked
+# datasets (the bulk of any graph). On PostgreSQL the walk renders them to JSON text in the
+# statement itself; linked datasets (their securable's name), MLflow runs and model versions
+# (their rows elsewhere) are rendered in Python, as everything is on SQLite.
+_SELF_CONTAINED = (
+    "(n.kind IN ('run', 'job') OR (n.kind = 'dataset' AND n.catalog_id IS NULL"
+    " AND n.schema_id IS NULL))"
+)
+
+
+def _sql_iso(column: str) -> str:
+    """PostgreSQL text of a timestamp as `_iso` writes it (UTC, `Z`, microseconds only when
+    there are any, as `datetime.isoformat`)."""
+    utc = f"({column} AT TIME ZONE 'UTC')"
+    return (
+        f"(to_char({utc}, 'YYYY-MM-DD\"T\"HH24:MI:SS') || CASE WHEN "
+        f"CAST(extract(microseconds FROM {column}) AS BIGINT) %% 1000000 <> 0 "
+        f"THEN to_char({utc}, '.US') ELSE '' END || 'Z')"
+    )
+
+
+def _sql_json() -> tuple[str, str]:
+    """PostgreSQL expressions for a node's id as a JSON string and for the whole node as
+    `_node_json` renders it (self-contained kinds only, else NULL). `%` doubled: the walk's
+    statement has parameters."""
+    key = (
+        "to_json(CASE WHEN n.kind IN ('dataset', 'job') THEN n.kind || ':' || n.namespace"
+        " || ':' || replace(replace(n.name, '%%', '%%25'), ':', '%%3A')"
+        " ELSE n.kind || ':' || n.name END)::text"
+    )
+    data = (
+        "CASE n.kind"
+        " WHEN 'run' THEN json_build_object('source', 'openlineage', 'run_id', n.name,"
+        f" 'state', NULLIF(n.state, ''), 'started_at', {_sql_iso('n.started_at')},"
+        f" 'ended_at', {_sql_iso('n.ended_at')}, 'facets', n.facets)"
+        " WHEN 'job' THEN json_build_object('namespace', n.namespace, 'name', n.name,"
+        " 'facets', n.facets)"
+        " ELSE json_build_object('namespace', n.namespace, 'name', n.name,"
+        " 'facets', n.facets, 'securable', NULL) END::text"
+    )
+    node = (
+        f'CASE WHEN {_SELF_CONTAINED} THEN \'{{"id":\' || k.key_json || \',"type":"\''
+        ' || upper(n.kind) || \'","depth":\' || best.depth || \',"data":\' || '
+        f"{data} || '}}' END"
+    )
+    return key, node
+
 
 def _uuid(value) -> uuid.UUID | None:
     return None if value is None else value if isinstance(value, uuid.UUID) else uuid.UUID(value)
@@ -203,16 +255,21 @@ def _dt(value) -> datetime | None:
 
 
 def _row(raw: tuple) -> NodeRow:
-    pk, kind, namespace, name, facets, state, started, ended, ol, cat, sch, run, mv, depth = raw
-    if not isinstance(facets, str):  # a driver that decodes JSON columns itself
-        facets = json.dumps(facets if facets is not None else {})
+    pk, kind, namespace, name, facets, state, started, ended, ol, cat, sch, run, mv, depth = raw[
+        :14
+    ]
+    key_json, rendered = raw[14], raw[15]
+    if facets is None:
+        facets = "{}"
+    elif not isinstance(facets, str):  # a driver that decodes JSON columns itself
+        facets = json.dumps(facets)
     return NodeRow(
         pk,
         kind,
         namespace,
         name,
         RawJSON(facets),
-        state,
+        state or "",
         _dt(started),
         _dt(ended),
         bool(ol),
@@ -221,6 +278,8 @@ def _row(raw: tuple) -> NodeRow:
         run,
         _uuid(mv),
         depth,
+        key_json,
+        rendered,
     )
 
 
@@ -239,9 +298,11 @@ def walk_rows(root_id: int, *, depth: int, direction: str) -> tuple[list[NodeRow
     """Every node within `depth` hops of the root in `direction` (nearest first, at most
     MAX_NODES), each with its distance, and whether the answer was cut short.
 
-    One query: the recursive walk, the shortest distance per node, and the nodes' columns.
-    Both engines produce a recursive CTE's rows breadth-first, so the LIMIT of MAX_ROWS rows per
-    direction keeps the nearest ones and stops the recursion early on a graph that fans out.
+    One query: the recursive walk, the shortest distance per node, and the nodes' columns (on
+    PostgreSQL, the self-contained nodes already rendered to JSON, their facets, state and
+    times not fetched). Both engines produce a recursive CTE's rows breadth-first, so the LIMIT
+    of MAX_ROWS rows per direction keeps the nearest ones and stops the recursion early on a
+    graph that fans out.
     """
     parts, selects, params = [], [], []
     for name, follow, back, wanted in (
@@ -256,22 +317,35 @@ def walk_rows(root_id: int, *, depth: int, direction: str) -> tuple[list[NodeRow
             )
             params += [root_id, depth]
     nodes = connection.ops.quote_name(LineageNode._meta.db_table)
-    columns = ", ".join(f"n.{c}" for c in NODE_COLUMNS)
+    if connection.vendor == "postgresql":
+        key, node = _sql_json()
+        columns = (
+            f"n.id, n.kind, n.namespace, n.name, CASE WHEN {_SELF_CONTAINED} THEN NULL "
+            "ELSE n.facets END, NULL, NULL, NULL, n.openlineage, n.catalog_id, n.schema_id, "
+            f"n.mlflow_run_id, n.model_version_id, best.depth, k.key_json, {node}"
+        )
+        source = (
+            f"best JOIN {nodes} n ON n.id = best.node_id "
+            f"CROSS JOIN LATERAL (SELECT {key} AS key_json) k"
+        )
+    else:
+        columns = ", ".join(f"n.{c}" for c in NODE_COLUMNS) + ", best.depth, NULL, NULL"
+        source = f"best JOIN {nodes} n ON n.id = best.node_id"
     sql = (
         f"WITH RECURSIVE {', '.join(parts)}, "
         f"found(node_id, depth, way) AS ({' UNION ALL '.join(selects)}), "
         f"best(node_id, depth) AS (SELECT node_id, MIN(depth) FROM found GROUP BY node_id) "
-        f"SELECT {columns}, best.depth, "
+        f"SELECT {columns}, "
         f"(SELECT COUNT(*) FROM found WHERE way = 'up'), "
         f"(SELECT COUNT(*) FROM found WHERE way = 'down') "
-        f"FROM best JOIN {nodes} n ON n.id = best.node_id "
+        f"FROM {source} "
         f"ORDER BY best.depth, n.id LIMIT {MAX_NODES + 1}"
     )
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         raw = cursor.fetchall()
     truncated = len(raw) > MAX_NODES or any(count > MAX_ROWS for r in raw[:1] for count in r[-2:])
-    return [_row(r[:-2]) for r in raw[:MAX_NODES]], truncated
+    return [_row(r) for r in raw[:MAX_NODES]], truncated
 
 
 def walk(root_id: int, *, depth: int, direction: str) -> tuple[dict[int, int], bool]:
@@ -467,6 +541,61 @@ def _data(node: NodeRow, details: _Details) -> dict[str, Any]:
     return data
 
 
+_encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode
+
+
+def _json_of(value: Any) -> str:
+    """Compact JSON of a `_data` value: stored facets (RawJSON) spliced in as they are."""
+    if isinstance(value, RawJSON):
+        return value.text
+    if isinstance(value, dict):
+        return "{" + ",".join(f"{_encode(k)}:{_json_of(v)}" for k, v in value.items()) + "}"
+    return _encode(value)
+
+
+def _node_json(node: NodeRow, details: _Details) -> str:
+    """A visible node as the answer carries it, `{"id", "type", "depth", "data"}`: PostgreSQL's
+    rendering from the walk where there is one (`_sql_json`, the same object), else Python's."""
+    if node.json is not None:
+        return node.json
+    return _json_of(
+        {"id": node.key, "type": TYPE[node.kind], "depth": node.depth, "data": _data(node, details)}
+    )
+
+
+@dataclass(slots=True)
+class GraphAnswer:
+    """A redacted graph, its nodes and edges already JSON text: `{"root", "depth",
+    "direction", "truncated", "nodes", "edges"}` once rendered. A 1,000-node answer is mostly
+    stored facets; it is joined, never decoded and re-encoded (lineage.api.views renders it
+    with `render`)."""
+
+    root: str
+    depth: int
+    direction: str
+    truncated: bool
+    nodes: list[str]
+    edges: list[str]
+    restricted: int
+
+    def render(self) -> bytes:
+        text = (
+            f'{{"root":{_encode(self.root)},"depth":{self.depth},'
+            f'"direction":{_encode(self.direction)},'
+            f'"truncated":{"true" if self.truncated else "false"},'
+            f'"nodes":[{",".join(self.nodes)}],"edges":[{",".join(self.edges)}]}}'
+        )
+        # As DRF's JSONRenderer: U+2028/2029 are valid JSON but not valid JavaScript.
+        return text.replace("\u2028", "\\u2028").replace("\u2029", "\\u2029").encode()
+
+    def data(self) -> dict[str, Any]:
+        """The answer as Python values."""
+        return json.loads(self.render())
+
+
+_EDGE_TYPE = {kind: f'"type":"{kind.upper()}"' for kind in LineageEdge.Kind.values}
+
+
 def graph_of(
     actor: Actor,
     root: LineageNode,
@@ -475,64 +604,50 @@ def graph_of(
     direction: str,
     root_id: str,
     seen_models: frozenset = frozenset(),
-) -> dict[str, Any]:
+) -> GraphAnswer:
     """The redacted graph around `root`; raises NotFound when the root itself is hidden."""
     if root.pk is None:  # a model version registered before lineage was recorded
         nodes, truncated = [NodeRow.of(root)], False
     else:
         nodes, truncated = walk_rows(root.pk, depth=depth, direction=direction)
     details = _Details(actor, nodes, seen_models=seen_models)
-    ids: dict[int | None, str] = {}
-    shown: list[dict[str, Any]] = []
+    ids: dict[int | None, str] = {}  # row id -> the node's id as a JSON string
+    shown: list[str] = []
     hidden: set[int | None] = set()
     for node in nodes:
         if details.visible(node):
-            ids[node.pk] = key = node.key
-            shown.append(
-                {
-                    "id": key,
-                    "type": TYPE[node.kind],
-                    "depth": node.depth,
-                    "data": _data(node, details),
-                }
-            )
+            ids[node.pk] = node.key_json or _encode(node.key)
+            shown.append(_node_json(node, details))
         else:
-            ids[node.pk] = key = restricted_id(node.pk)
+            ids[node.pk] = key = f'"{restricted_id(node.pk)}"'
             hidden.add(node.pk)
-            shown.append({"id": key, "type": "RESTRICTED", "depth": node.depth})
+            shown.append(f'{{"id":{key},"type":"RESTRICTED","depth":{node.depth}}}')
     if root.pk in hidden or root.pk not in ids:
         raise _missing(root_id)
     edges = []
     for src, dst, kind, version in _edges_among([n.pk for n in nodes if n.pk is not None]):
-        edge: dict[str, Any] = {"source": ids[src], "target": ids[dst], "type": kind.upper()}
+        text = f'{{"source":{ids[src]},"target":{ids[dst]},{_EDGE_TYPE[kind]}'
         if version and src not in hidden and dst not in hidden:
-            edge["version"] = version
-        edges.append(edge)
+            text += f',"version":{_encode(version)}'
+        edges.append(text + "}")
     # Nodes come nearest first (then by row id), edges by their ends' row ids: a stable order
     # that costs no sorting of a thousand strings here.
-    return {
-        "root": root.key,
-        "depth": depth,
-        "direction": direction,
-        "truncated": truncated,
-        "nodes": shown,
-        "edges": edges,
-    }
+    return GraphAnswer(root.key, depth, direction, truncated, shown, edges, len(hidden))
 
 
-def _audit(actor: Actor, securable_type: str, securable: str, answer: dict[str, Any]) -> None:
+def _audit(actor: Actor, securable_type: str, securable: str, answer: GraphAnswer) -> None:
     audit_event_write(
         actor=actor,
         action="lineage.query",
         securable_type=securable_type,
         securable=securable[:1024],
         details={
-            "depth": answer["depth"],
-            "direction": answer["direction"],
-            "nodes": len(answer["nodes"]),
-            "edges": len(answer["edges"]),
-            "restricted": sum(1 for n in answer["nodes"] if n["type"] == "RESTRICTED"),
-            "truncated": answer["truncated"],
+            "depth": answer.depth,
+            "direction": answer.direction,
+            "nodes": len(answer.nodes),
+            "edges": len(answer.edges),
+            "restricted": answer.restricted,
+            "truncated": answer.truncated,
         },
     )
 
@@ -541,7 +656,7 @@ def _audit(actor: Actor, securable_type: str, securable: str, answer: dict[str, 
 
 
 @governed("lineage.query", atomic=False)
-def lineage_graph(*, actor: Actor, node_id, depth=None, direction=None) -> dict[str, Any]:
+def lineage_graph(*, actor: Actor, node_id, depth=None, direction=None) -> GraphAnswer:
     """`{root, nodes, edges, truncated}` within `depth` hops of a node, upstream (what it came
     from), downstream (what it fed) or both; nodes the actor may not see are RESTRICTED."""
     hops = clean_depth(depth)
@@ -555,7 +670,7 @@ def lineage_graph(*, actor: Actor, node_id, depth=None, direction=None) -> dict[
 @governed("lineage.query", atomic=False)
 def model_version_lineage(
     *, actor: Actor, full_name, version, depth=None, direction=None
-) -> dict[str, Any]:
+) -> GraphAnswer:
     """The lineage of one model version (default: upstream, what trained it): its source run,
     the datasets that run read (at their versions), and what produced them."""
     from registry.selectors import model_version_get

@@ -25,16 +25,24 @@ from typing import Any
 from django.db import connection
 from django.utils import timezone
 
-from audit.services import audit_event_write
+from audit.services import audit_event_write, audit_events_write
 from catalog import authz
 from catalog.models import Catalog, Schema
 from catalog.privileges import Privilege
 from core.actor import Actor
-from core.errors import PermissionDenied, StewardError
+from core.errors import InvalidParameter, PermissionDenied, StewardError
 from core.services import governed
 from lineage import naming
 from lineage.models import LineageEdge, LineageNode
-from lineage.openlineage import SECURABLE_FACET, TERMINAL, DatasetRef, Event, JobRef, parse_events
+from lineage.openlineage import (
+    SECURABLE_FACET,
+    TERMINAL,
+    DatasetRef,
+    Event,
+    JobRef,
+    parse_event,
+    parse_events,
+)
 
 MAX_BATCH = 1000  # events in one POST
 EDGE_CHUNK = 500  # edges per INSERT (4 parameters each; SQLite allows 32,766)
@@ -206,25 +214,36 @@ class _Graph:
     def _link(self, spec: _NodeSpec, row: LineageNode) -> set[str]:
         """Link a dataset to the catalog or schema its stewardSecurable facet names: MODIFY
         there, and on the securable it was linked to before."""
-        from catalog.selectors import catalog_lookup, schema_lookup
-
         assert spec.securable is not None and self.actor is not None
-        kind, full_name = spec.securable
+        kind = spec.securable[0]
         current = row.catalog or row.schema
-        try:
-            target = catalog_lookup(full_name) if kind == "catalog" else schema_lookup(full_name)
-            if current is not None and current.pk == target.pk:
-                return set()
-            authz.require(self.actor, Privilege.MODIFY, target)
-            if current is not None:
-                authz.require(self.actor, Privilege.MODIFY, current)
-        except StewardError as exc:  # name the field at fault, keep the code and audit details
-            exc.message = f"{spec.where}.facets.{SECURABLE_FACET}: {exc.message}"
-            exc.args = (exc.message,)
-            raise
+        target = _link_target(self.actor, spec.securable, current, spec.where)
+        if target is None:
+            return set()
         row.catalog = target if kind == "catalog" else None
         row.schema = target if kind == "schema" else None
         return {"catalog", "schema"}
+
+
+def _link_target(actor: Actor, securable: tuple[str, str], current, where: str):
+    """The catalog or schema a stewardSecurable facet names, if the actor may link the dataset
+    to it: MODIFY there and on `current` (what it is linked to now). None when it is already
+    linked there. Errors name the field at fault and keep their code and audit details."""
+    from catalog.selectors import catalog_lookup, schema_lookup
+
+    kind, full_name = securable
+    try:
+        target = catalog_lookup(full_name) if kind == "catalog" else schema_lookup(full_name)
+        if current is not None and current.pk == target.pk:
+            return None
+        authz.require(actor, Privilege.MODIFY, target)
+        if current is not None:
+            authz.require(actor, Privilege.MODIFY, current)
+    except StewardError as exc:
+        exc.message = f"{where}.facets.{SECURABLE_FACET}: {exc.message}"
+        exc.args = (exc.message,)
+        raise
+    return target
 
 
 _UPDATED = [
@@ -373,14 +392,7 @@ def _add_event(graph: _Graph, event: Event) -> str:
     return primary
 
 
-@governed("lineage.ingest")
-def lineage_events_ingest(*, actor: Actor, body: Any) -> list[str]:
-    """Store one OpenLineage event (a JSON object) or a batch (a JSON array of up to
-    MAX_BATCH): validate everything first, then upsert nodes, facets, run states and edges in
-    one transaction, and audit. Sending the same event again changes nothing (an older event
-    replayed after a newer one does not roll facets or run state back). Returns, per event, the
-    id of the node it is about."""
-    events = parse_events(body, limit=MAX_BATCH)
+def _require_write(actor: Actor) -> None:
     if actor.read_only:
         exc = PermissionDenied("This token is read-only; ingesting lineage needs a write token.")
         exc.denied = {  # type: ignore[attr-defined]
@@ -389,6 +401,11 @@ def lineage_events_ingest(*, actor: Actor, body: Any) -> list[str]:
             "privilege": "INGEST",
         }
         raise exc
+
+
+def _store(actor: Actor, events: list[Event]) -> tuple[list[str], dict[str, Any]]:
+    """Write the events' nodes and edges (one `_Graph.flush`); returns, per event, the id of the
+    node it is about, and the keyword arguments of its `lineage.ingest` audit event."""
     graph = _Graph(actor)
     primaries = [_add_event(graph, event) for event in events]
     graph.flush()
@@ -404,14 +421,134 @@ def lineage_events_ingest(*, actor: Actor, body: Any) -> list[str]:
         details["subjects"] = primaries[:50]
     if graph.ignored:
         details["facets_ignored"] = sorted(set(graph.ignored))[:50]
-    audit_event_write(
-        actor=actor,
-        action="lineage.ingest",
-        securable_type=f"lineage_{first.kind}" if len(events) == 1 else "lineage_batch",
-        securable=primaries[0][:1024],
-        details=details,
-    )
+    audit = {
+        "actor": actor,
+        "action": "lineage.ingest",
+        "securable_type": f"lineage_{first.kind}" if len(events) == 1 else "lineage_batch",
+        "securable": primaries[0][:1024],
+        "details": details,
+    }
+    return primaries, audit
+
+
+@governed("lineage.ingest")
+def lineage_events_ingest(*, actor: Actor, body: Any) -> list[str]:
+    """Store one OpenLineage event (a JSON object) or a batch (a JSON array of up to
+    MAX_BATCH): validate everything first, then upsert nodes, facets, run states and edges in
+    one transaction, and audit. Sending the same event again changes nothing (an older event
+    replayed after a newer one does not roll facets or run state back). Returns, per event, the
+    id of the node it is about. A bad event refuses the whole array (see
+    `lineage_event_batch_ingest` for per-event outcomes)."""
+    events = parse_events(body, limit=MAX_BATCH)
+    _require_write(actor)
+    primaries, audit = _store(actor, events)
+    audit_event_write(**audit)
     return primaries
+
+
+def _links(event: Event) -> list[DatasetRef]:
+    refs = [event.dataset] if event.dataset is not None else [*event.inputs, *event.outputs]
+    return [ref for ref in refs if ref is not None and ref.securable is not None]
+
+
+def _check_links(actor: Actor, event: Event) -> None:
+    """The stewardSecurable checks of `_Graph._link`, against the stored rows, before anything
+    is written: a batch reports a link the actor may not make as that event's failure."""
+    refs = _links(event)
+    rows = {
+        row.identity: row
+        for row in LineageNode.objects.select_related("catalog", "schema").filter(
+            identity__in=[naming.identity(Kind.DATASET, r.namespace, r.name) for r in refs]
+        )
+    }
+    for ref in refs:
+        row = rows.get(naming.identity(Kind.DATASET, ref.namespace, ref.name))
+        current = None if row is None else row.catalog or row.schema
+        assert ref.securable is not None
+        _link_target(actor, ref.securable, current, ref.path)
+
+
+@dataclass
+class BatchOutcome:
+    """What `POST /api/v1/lineage/batch` reports: how many events came, which failed and why
+    (index in the array, reason, whether sending it again could succeed)."""
+
+    received: int
+    failed: list[dict[str, Any]]
+
+    def as_dict(self) -> dict[str, Any]:
+        failed = len(self.failed)
+        retriable = sum(1 for f in self.failed if f["retriable"])
+        if not failed:
+            status = "success"
+        elif failed < self.received:
+            status = "partial_success"
+        else:
+            status = "failure"
+        return {
+            "status": status,
+            "summary": {
+                "received": self.received,
+                "successful": self.received - failed,
+                "failed": failed,
+                "retriable": retriable,
+                "non_retriable": failed - retriable,
+            },
+            "failed_events": self.failed,
+        }
+
+
+def _failure(index: int, exc: StewardError) -> dict[str, Any]:
+    # Every per-event failure here is the event's own (its content, or what its actor may do):
+    # the same event sent again fails again. Transient failures fail the whole request.
+    return {"index": index, "reason": exc.message, "retriable": False, "error_code": str(exc.code)}
+
+
+@governed("lineage.ingest")
+def lineage_event_batch_ingest(*, actor: Actor, body: Any) -> BatchOutcome:
+    """OpenLineage's batch endpoint: a JSON array of up to MAX_BATCH events, each validated and
+    authorized on its own. The good ones are stored together, in one transaction, exactly as
+    `lineage_events_ingest` stores them (same graph write, one `lineage.ingest` audit event);
+    an event that is malformed or links a dataset the actor may not link is reported by its
+    index and stores nothing (denied links are audited as DENIED). A body that is not a
+    non-empty array of at most MAX_BATCH, or a read-only token, refuses the whole request."""
+    if not isinstance(body, list):
+        raise InvalidParameter("The body must be a JSON array of OpenLineage events.")
+    if not body:
+        raise InvalidParameter("The batch is empty.")
+    if len(body) > MAX_BATCH:
+        raise InvalidParameter(f"A batch may hold at most {MAX_BATCH} events.")
+    _require_write(actor)
+    good: list[Event] = []
+    failed: list[dict[str, Any]] = []
+    audits: list[dict[str, Any]] = []
+    for index, item in enumerate(body):
+        try:
+            event = parse_event(item)
+            if _links(event):
+                _check_links(actor, event)
+        except StewardError as exc:
+            failed.append(_failure(index, exc))
+            denied = getattr(exc, "denied", None)
+            if denied:
+                audits.append(
+                    {
+                        "actor": actor,
+                        "action": "lineage.ingest",
+                        "outcome": "DENIED",
+                        "securable_type": denied.get("securable_type", ""),
+                        "securable": denied.get("securable", ""),
+                        "details": {"reason": exc.message, "index": index, **denied},
+                    }
+                )
+            continue
+        good.append(event)
+    if good:
+        _, audit = _store(actor, good)
+        audit["details"]["failed"] = len(failed)
+        audits.insert(0, audit)
+    audit_events_write(audits)
+    return BatchOutcome(received=len(body), failed=failed)
 
 
 # --- hooks for the tracking and registry services ----------------------------------------------

@@ -2,9 +2,10 @@
 run does with each one (archive, delete, or keep because it is protected). Nothing here writes.
 
 The dry run (`apply_retention --dry-run`), the previews of the native API and the real run
-(registry.services.retention) all select due versions with `due_versions` and settle each one
-with `decide`; the real run merely does so again under row locks. So a dry run answers exactly
-what a run would do, as long as nothing changes in between.
+(registry.services.retention) all walk the models in the same batches (`Pages`), select due
+versions with `due_versions` and settle each one with `decide`; the real run merely does so
+under row locks. So a dry run answers exactly what a run would do, as long as nothing changes
+in between.
 
 Rules (one policy per catalog, schema or model; the nearest level with a policy wins):
 - archive: an ACTIVE version created `archive_after_days` or more before the run;
@@ -20,13 +21,14 @@ Rules (one policy per catalog, schema or model; the nearest level with a policy 
 from __future__ import annotations
 
 import uuid
-from collections import defaultdict
+from collections import defaultdict, deque
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from itertools import islice
 
-from django.db.models import Q, QuerySet
-from django.db.models.functions import Coalesce
+from django.db.models import Exists, F, OuterRef, Q, QuerySet, Window
+from django.db.models.functions import Coalesce, RowNumber
 
 from core.errors import InvalidParameter
 from registry.models import (
@@ -189,6 +191,16 @@ def governed_models(
 
 # --- which versions are due ------------------------------------------------------------------
 
+Pair = tuple[ModelRef, RetentionPolicy]
+
+# At most this many models are claimed by one batch (one transaction), however few due versions
+# they hold: it bounds the model rows a batch keeps locked FOR SHARE.
+MAX_PAGE_MODELS = 100
+
+
+# What `decide` reads of a due version (not its signature, input example or description).
+ROW_FIELDS = ("id", "model", "version", "status", "lifecycle", "stage", "created_at", "updated_at")
+
 
 def cutoffs(policy: RetentionPolicy, now: datetime) -> tuple[datetime | None, datetime | None]:
     """(archive versions created before, delete versions archived before); None: no rule."""
@@ -200,44 +212,77 @@ def cutoffs(policy: RetentionPolicy, now: datetime) -> tuple[datetime | None, da
     return archive, delete
 
 
-def keep_threshold(model_id, keep_last: int) -> int | None:
-    """The lowest version number among the newest `keep_last` READY, undeleted versions;
-    0 when there are fewer (all of them are kept); None when nothing is kept."""
-    if not keep_last:
-        return None
-    numbers = list(
-        ModelVersion.objects.filter(model_id=model_id, status=Status.READY)
-        .exclude(lifecycle=Lifecycle.DELETED)
-        .order_by("-version")
-        .values_list("version", flat=True)[keep_last - 1 : keep_last]
-    )
-    return numbers[0] if numbers else 0
+def keep_thresholds(pairs: Iterable[Pair]) -> dict:
+    """For each of these models whose policy keeps the newest K: the lowest version number
+    among its newest K READY, undeleted versions, or 0 when it has fewer (all are kept).
+    One query (a window function) per distinct K, usually one for a whole batch."""
+    by_keep: dict = defaultdict(list)
+    for model, policy in pairs:
+        if policy.keep_last:
+            by_keep[policy.keep_last].append(model.pk)
+    out: dict = {}
+    for keep_last, ids in by_keep.items():
+        out.update(dict.fromkeys(ids, 0))
+        out.update(
+            ModelVersion.objects.filter(model_id__in=ids, status=Status.READY)
+            .exclude(lifecycle=Lifecycle.DELETED)
+            .annotate(
+                rank=Window(RowNumber(), partition_by=[F("model_id")], order_by=F("version").desc())
+            )
+            .filter(rank=keep_last)
+            .values_list("model_id", "version")
+        )
+    return out
 
 
-def due_versions(model_id, policy: RetentionPolicy, now: datetime) -> QuerySet:
-    """The versions of one model that the policy makes due at `now`, protected ones included
-    (`decide` sorts those out, naming the reasons). Annotated with `archived_when`."""
-    archive_before, delete_before = cutoffs(policy, now)
+def due_versions(pairs: list[Pair], now: datetime, *, after: tuple | None = None) -> QuerySet:
+    """The versions of these models that their policies make due at `now` by age (ACTIVE and
+    created long enough ago, or ARCHIVED long enough ago; never PENDING_REGISTRATION), in
+    (model, version) order, protected ones included: each row says whether it holds an alias,
+    is the target of an open promotion request, or is under legal hold (on itself or its
+    model), for `decide` to name the reasons. `after` (model pk, version number): only that
+    model's versions behind it. Annotated with `archived_when`.
+
+    `keep_last` is left to `decide` (with `keep_thresholds`): PostgreSQL allows no window
+    function in a statement that locks rows FOR UPDATE, and this one does in the real run."""
+    groups: dict = defaultdict(list)
+    policies: dict = {}
+    for model, policy in pairs:
+        groups[policy.pk].append(model.pk)
+        policies[policy.pk] = policy
     rules = Q()
-    if archive_before is not None:
-        rules |= Q(lifecycle=Lifecycle.ACTIVE, created_at__lte=archive_before)
-    if delete_before is not None:
-        rules |= Q(lifecycle=Lifecycle.ARCHIVED, archived_when__lte=delete_before)
+    for policy_pk, ids in groups.items():
+        archive_before, delete_before = cutoffs(policies[policy_pk], now)
+        due = Q()
+        if archive_before is not None:
+            due |= Q(lifecycle=Lifecycle.ACTIVE, created_at__lte=archive_before)
+        if delete_before is not None:
+            due |= Q(lifecycle=Lifecycle.ARCHIVED, archived_when__lte=delete_before)
+        if due:
+            rules |= Q(model_id__in=ids) & due
     if not rules:
         return ModelVersion.objects.none()
     qs = (
-        ModelVersion.objects.filter(model_id=model_id)
+        ModelVersion.objects.only(*ROW_FIELDS)
         .exclude(status=Status.PENDING_REGISTRATION)
         # Archived by retention: when it did. Archived otherwise: the row's last change.
         .annotate(archived_when=Coalesce("retention__archived_at", "updated_at"))
         .filter(rules)
     )
-    threshold = keep_threshold(model_id, policy.keep_last)
-    if threshold == 0:
-        qs = qs.exclude(status=Status.READY)
-    elif threshold is not None:
-        qs = qs.exclude(status=Status.READY, version__gte=threshold)
-    return qs
+    if after is not None:
+        qs = qs.exclude(model_id=after[0], version__lte=after[1])
+    return qs.annotate(
+        has_alias=Exists(ModelAlias.objects.filter(version_id=OuterRef("pk"))),
+        open_request=Exists(
+            PromotionRequest.objects.filter(
+                version_id=OuterRef("pk"), state__in=OPEN_REQUEST_STATES
+            )
+        ),
+        version_hold=Exists(LegalHold.objects.filter(version_id=OuterRef("pk"))),
+        model_hold=Exists(
+            LegalHold.objects.filter(model_id=OuterRef("model_id"), version__isnull=True)
+        ),
+    ).order_by("model_id", "version")
 
 
 def _due_action(version: ModelVersion, policy: RetentionPolicy, now: datetime) -> str | None:
@@ -262,51 +307,61 @@ def _why(action: str, version: ModelVersion, policy: RetentionPolicy) -> str:
     return f"archived more than {policy.delete_after_days} day(s) ago{keep}"
 
 
-def protections(model_id, versions: Iterable[ModelVersion]) -> dict:
-    """Why each of these versions must not be touched (3 queries for the whole batch)."""
+def protections(versions: Iterable[ModelVersion]) -> dict:
+    """Why each of these versions (rows of `due_versions`, which flag the protected ones) must
+    not be touched. Queries only for the names of aliases and promotion requests, and only
+    when a row holds one: none for a batch without such versions."""
     versions = list(versions)
-    ids = [v.pk for v in versions]
     reasons: dict = defaultdict(list)
     for version in versions:
         if version.stage in PROTECTED_STAGES:
             reasons[version.pk].append(f"in stage {version.stage}")
-    for version_id, alias in (
-        ModelAlias.objects.filter(version_id__in=ids)
-        .order_by("alias")
-        .values_list("version_id", "alias")
-    ):
-        reasons[version_id].append(f"holds alias {alias}")
-    for version_id, request_id, state in (
-        PromotionRequest.objects.filter(version_id__in=ids, state__in=OPEN_REQUEST_STATES)
-        .order_by("created_at")
-        .values_list("version_id", "id", "state")
-    ):
-        reasons[version_id].append(f"target of {state} promotion request {request_id}")
-    model_hold = False
-    for version_id in LegalHold.objects.filter(
-        Q(version_id__in=ids) | Q(model_id=model_id, version__isnull=True)
-    ).values_list("version_id", flat=True):
-        if version_id is None:
-            model_hold = True
-        else:
-            reasons[version_id].append("under legal hold")
-    if model_hold:
-        for version_id in ids:
-            reasons[version_id].append("model under legal hold")
+    aliased = [v.pk for v in versions if v.has_alias]
+    if aliased:
+        for version_id, alias in (
+            ModelAlias.objects.filter(version_id__in=aliased)
+            .order_by("alias")
+            .values_list("version_id", "alias")
+        ):
+            reasons[version_id].append(f"holds alias {alias}")
+    requested = [v.pk for v in versions if v.open_request]
+    if requested:
+        for version_id, request_id, state in (
+            PromotionRequest.objects.filter(version_id__in=requested, state__in=OPEN_REQUEST_STATES)
+            .order_by("created_at")
+            .values_list("version_id", "id", "state")
+        ):
+            reasons[version_id].append(f"target of {state} promotion request {request_id}")
+    for version in versions:
+        if version.version_hold:
+            reasons[version.pk].append("under legal hold")
+        if version.model_hold:
+            reasons[version.pk].append("model under legal hold")
     return reasons
 
 
-def decide(
-    model: ModelRef, policy: RetentionPolicy, versions: list[ModelVersion], now: datetime
-) -> list[PlanItem]:
-    """Settle a batch of due versions: archive, delete, or keep (protected, with reasons).
-    Versions no longer due (changed since they were selected) are left out."""
-    protected = protections(model.pk, versions)
-    items = []
+def decide(pairs: Iterable[Pair], versions: list[ModelVersion], now: datetime) -> list[PlanItem]:
+    """Settle a batch of rows of `due_versions` (of the models in `pairs`): archive, delete, or
+    keep (protected, with reasons). Versions among their model's newest `keep_last` and
+    versions no longer due (changed since they were selected) are left out."""
+    by_pk = {model.pk: (model, policy) for model, policy in pairs}
+    thresholds = keep_thresholds(by_pk[pk] for pk in {v.model_id for v in versions})
+    due = []
     for version in versions:
-        action = _due_action(version, policy, now)
-        if action is None:
+        model, policy = by_pk[version.model_id]
+        threshold = thresholds.get(model.pk)
+        if (
+            version.status == Status.READY
+            and threshold is not None
+            and version.version >= threshold
+        ):
             continue
+        action = _due_action(version, policy, now)
+        if action is not None:
+            due.append((version, model, policy, action))
+    protected = protections(v for v, *_ in due)
+    items = []
+    for version, model, policy, action in due:
         reasons = protected.get(version.pk)
         items.append(
             PlanItem(
@@ -323,30 +378,92 @@ def decide(
     return items
 
 
+class Pages:
+    """The models of a run or a dry run, in primary-key order, a batch at a time.
+
+    A batch covers as many models as hold about `batch` due versions together (estimated from
+    the models settled so far; at most MAX_PAGE_MODELS) and at most `batch` of their due
+    versions; a model with more is continued by the next batch, behind its last version
+    (`after`). So one statement selects the due versions of several small models, and memory
+    stays flat however many models and versions there are."""
+
+    def __init__(self, pairs: Iterable[Pair], batch: int, after: tuple | None = None):
+        self._pairs = iter(pairs)
+        self._pending: deque = deque()
+        self._exhausted = False
+        self.batch = batch
+        self.after = after  # (model pk, version number) the first pending model resumes behind
+        self._models_done = 0
+        self._rows_seen = 0
+
+    def _size(self) -> int:
+        if not self._models_done and not self._rows_seen:
+            return 1  # nothing known yet: one model
+        per_model = self._rows_seen / max(self._models_done, 1)
+        return max(1, min(MAX_PAGE_MODELS, self.batch, -(-self.batch // max(1, int(per_model)))))
+
+    def next(self) -> list[Pair]:
+        """The models of the next batch (empty: the walk is over)."""
+        size = self._size()
+        while len(self._pending) < size and not self._exhausted:
+            pair = next(self._pairs, None)
+            if pair is None:
+                self._exhausted = True
+            else:
+                self._pending.append(pair)
+        return list(islice(self._pending, size))
+
+    def cursor(self, page: list[Pair]) -> tuple | None:
+        """Where the batch of `page` starts: behind `after` in its first model, if set."""
+        if self.after is not None and page and page[0][0].pk == self.after[0]:
+            return self.after
+        return None
+
+    def drop(self, model_pks) -> tuple | None:
+        """Take these models out of the walk (gone, or held by someone else: the caller comes
+        back to them); returns the cursor of the one that was part-way done, if any."""
+        model_pks = set(model_pks)
+        self._pending = deque(p for p in self._pending if p[0].pk not in model_pks)
+        if self.after is not None and self.after[0] in model_pks:
+            after, self.after = self.after, None
+            return after
+        return None
+
+    def done(self, page: list[Pair], rows: list[ModelVersion]) -> None:
+        """Record what the batch of `page` covered: all of its models when it returned fewer
+        than `batch` rows, otherwise those before the model of its last row, which the next
+        batch continues behind that row."""
+        self._rows_seen += len(rows)
+        if len(rows) < self.batch:
+            finished = {model.pk for model, _ in page}
+            self.after = None
+        else:
+            last = rows[-1]
+            finished = set()
+            for model, _ in page:
+                if model.pk == last.model_id:
+                    break
+                finished.add(model.pk)
+            self.after = (last.model_id, last.version)
+        self._models_done += len(finished)
+        self._pending = deque(p for p in self._pending if p[0].pk not in finished)
+
+
 def plan(
-    pairs: Iterable[tuple[ModelRef, RetentionPolicy]],
+    pairs: Iterable[Pair],
     now: datetime,
     *,
     after: tuple | None = None,
     batch: int = 500,
 ) -> Iterator[PlanItem]:
-    """What a run at `now` does, model by model, version by version (the dry run). Streams:
-    memory stays flat however many versions there are. `after`: resume behind (model pk,
-    version number)."""
-    for model, policy in pairs:
-        last = after[1] if after is not None and model.pk == after[0] else 0
-        while True:
-            rows = list(
-                due_versions(model.pk, policy, now)
-                .filter(version__gt=last)
-                .order_by("version")[:batch]
-            )
-            if not rows:
-                break
-            yield from decide(model, policy, rows, now)
-            last = rows[-1].version
-            if len(rows) < batch:
-                break
+    """What a run at `now` does, model by model, version by version (the dry run), in the
+    batches the run uses. Streams: memory stays flat however many versions there are.
+    `after`: resume behind (model pk, version number)."""
+    pages = Pages(pairs, batch, after)
+    while page := pages.next():
+        rows = list(due_versions(page, now, after=pages.cursor(page))[:batch])
+        yield from decide(page, rows, now)
+        pages.done(page, rows)
 
 
 # --- validation of policy input ---------------------------------------------------------------

@@ -10,6 +10,10 @@ from lineage.api import views
 urlpatterns = [
     path("lineage", views.LineageView.as_view(permission_classes=[IsAuthenticatedPrincipal])),
     path(
+        "lineage/batch",
+        views.LineageBatchView.as_view(permission_classes=[IsAuthenticatedPrincipal]),
+    ),
+    path(
         "models/<str:full_name>/versions/<str:version>/lineage",
         views.ModelVersionLineageView.as_view(permission_classes=[IsAuthenticatedPrincipal]),
     ),

@@ -1,5 +1,6 @@
 """The lineage door: OpenLineage ingestion (`POST /api/v1/lineage`, what the openlineage-python
-client's HTTP transport calls) and graph queries (`GET /api/v1/lineage?nodeId=...`,
+client's HTTP transport calls, and the spec's batch endpoint `POST /api/v1/lineage/batch`) and
+graph queries (`GET /api/v1/lineage?nodeId=...`,
 `GET /api/v1/models/{full_name}/versions/{version}/lineage`). Parsing and rendering only: the
 services validate, authorize and audit."""
 
@@ -64,9 +65,12 @@ class OpenLineageParser(StrictJSONParser):
 
 
 class LineageRenderer(JSONRenderer):
-    """DRF's JSON renderer, with stored facets (selectors.RawJSON) spliced in as they are."""
+    """DRF's JSON renderer; a graph (selectors.GraphAnswer) is already JSON text, and stored
+    facets elsewhere (selectors.RawJSON) are spliced in as they are."""
 
     def render(self, data, accepted_media_type=None, renderer_context=None):
+        if isinstance(data, selectors.GraphAnswer):
+            return data.render()
         raws: list[str] = []
         base = self.encoder_class
         nonce = secrets.token_hex(8)  # no string a client stored can pose as a slot
@@ -136,6 +140,31 @@ class LineageView(APIView):
             direction=query_one(request, "direction"),
         )
         return Response(answer)
+
+
+class LineageBatchView(APIView):
+    """OpenLineage's batch endpoint (spec 2-0-2, `POST /lineage/batch`): a JSON array of
+    events, each accepted or refused on its own. 200 with per-event outcomes
+    (`{"status", "summary", "failed_events"}`) once the request itself is acceptable."""
+
+    permission_classes = [IsAuthenticatedPrincipal]
+    parser_classes = [OpenLineageParser]
+
+    @extend_schema(
+        request=list[dict],
+        responses={200: dict},
+        operation_id="lineage_ingest_batch",
+        description=(
+            "Store a batch of OpenLineage events (spec 2-0-x `postEventBatch`); idempotent. "
+            "Malformed events, and links to securables the caller may not modify, are "
+            "reported per event by index and store nothing; the others are stored."
+        ),
+    )
+    def post(self, request):
+        outcome = services.lineage_event_batch_ingest(
+            actor=actor_from_request(request), body=request.data
+        )
+        return Response(outcome.as_dict(), status=200)
 
 
 class ModelVersionLineageView(APIView):

@@ -5,12 +5,17 @@ metastore admins for a legal hold). The run (`retention_apply`) is system work, 
 daily Celery beat task `registry.tasks.apply_retention` or `manage.py apply_retention`, and is
 built to survive crashes and to run on several workers at once:
 
-- Work is claimed in batches: per model, one transaction takes a FOR SHARE lock on the model
-  row (every alias move, stage transition, promotion request, version creation and legal hold
-  takes it FOR UPDATE, so none of them can slip in between the check and the action) and then
-  `SELECT ... FOR UPDATE SKIP LOCKED` on the next due versions. Another worker skips the rows
-  this one holds, and re-checks (`registry.retention.decide`) the rows it gets, so two workers
-  never act on the same version and a version already handled is no longer due.
+- Work is claimed in batches that span models: a batch takes the models of a page (as many
+  as hold about a batch-size of due versions) FOR SHARE SKIP LOCKED (every alias move, stage
+  transition, promotion request, version creation and legal hold takes the model row FOR
+  UPDATE, so none of them can slip in between the check and the action; a model one of them
+  holds is skipped, and done at the end of the run, waiting for it then), then selects the
+  due versions of all of them in one statement, `FOR UPDATE SKIP LOCKED`, at most a
+  batch-size. Another worker skips the rows this one holds, and re-checks
+  (`registry.retention.decide`) the rows it gets, so two workers never act on the same
+  version and a version already handled is no longer due. The updates, the retention
+  records, the tags and the audit events of the batch are a fixed number of set-based
+  statements, whatever its size.
 - A batch commits its actions, their audit events and the run's counters together; a crash
   loses the batch in flight, nothing else, and a rerun (the task is `acks_late`, redelivered
   after a worker dies) finds the rest still due. Nothing is done twice.
@@ -31,10 +36,12 @@ import time
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime
+from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 from django.db.models import F, Q
+from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
 from audit.services import audit_event_write, audit_events_write
@@ -55,7 +62,7 @@ from registry.models import (
     RetentionRun,
     VersionRetention,
 )
-from registry.retention import ARCHIVE, DELETE, ModelRef, PlanItem, PolicyIndex
+from registry.retention import ARCHIVE, DELETE, PlanItem, PolicyIndex
 from registry.services.promotions import _text, _uuid
 
 logger = logging.getLogger(__name__)
@@ -273,27 +280,44 @@ def _test_item_delay() -> float:
     return delay if 0 < delay <= 10 else 0.0
 
 
-def _share_lock_model(model: ModelRef) -> ModelRef | None:
-    """FOR SHARE on the model row: compatible with other retention workers, exclusive with
-    the row lock every alias move, stage transition, promotion request, legal hold (FOR
-    UPDATE) and rename or new version (an UPDATE of the row) takes; SQLite locks the whole
-    database for a write anyway. Returns the model as it is now (its name
-    may have changed since the run listed it), or None if it is gone."""
+def _share_lock_models(
+    page: list[retention.Pair], *, wait: bool
+) -> tuple[list[retention.Pair], set, set]:
+    """FOR SHARE on the models of a batch, in primary-key order: compatible with other
+    retention workers, exclusive with the row lock every alias move, stage transition,
+    promotion request, legal hold (FOR UPDATE) and rename or new version (an UPDATE of the
+    row) takes; SQLite locks the whole database for a write anyway. Unless `wait`, a model
+    someone else holds so is skipped (SKIP LOCKED) rather than waited for, so that one busy
+    model does not hold up the batch's others: the run comes back to it at the end.
+
+    Returns the locked models as they are now (a name may have changed since the run listed
+    it), the primary keys of the models held by someone else, and of those gone."""
+    ids = [model.pk for model, _ in page]
+    meta = RegisteredModel._meta
+    table, pk, name = meta.db_table, meta.pk.column, meta.get_field("full_name").column
     if connection.vendor != "postgresql":
-        name = (
-            RegisteredModel.objects.filter(pk=model.pk).values_list("full_name", flat=True).first()
-        )
+        names = dict(RegisteredModel.objects.filter(pk__in=ids).values_list("pk", "full_name"))
     else:
-        meta = RegisteredModel._meta
+        skip = "" if wait else " SKIP LOCKED"
         with connection.cursor() as cursor:
             cursor.execute(
-                f'SELECT "{meta.get_field("full_name").column}" FROM "{meta.db_table}" '
-                f'WHERE "{meta.pk.column}" = %s FOR SHARE',
-                [model.pk],
+                f'SELECT "{pk}", "{name}" FROM "{table}" WHERE "{pk}" = ANY(%s) '
+                f'ORDER BY "{pk}" FOR SHARE{skip}',
+                [ids],
             )
-            row = cursor.fetchone()
-        name = row[0] if row else None
-    return replace(model, full_name=name) if name is not None else None
+            names = dict(cursor.fetchall())
+    missing = [i for i in ids if i not in names]
+    busy: set = set()
+    if missing and connection.vendor == "postgresql" and not wait:
+        with connection.cursor() as cursor:
+            cursor.execute(f'SELECT "{pk}" FROM "{table}" WHERE "{pk}" = ANY(%s)', [missing])
+            busy = {row[0] for row in cursor.fetchall()}
+    locked = [
+        (replace(model, full_name=names[model.pk]), policy)
+        for model, policy in page
+        if model.pk in names
+    ]
+    return locked, busy, set(missing) - busy
 
 
 def _start_run(*, task_id: str, trigger: str, worker: str, now: datetime | None) -> RetentionRun:
@@ -359,8 +383,64 @@ def _notify_webhooks(items: list[PlanItem]) -> None:
         )
 
 
+def _id_set(ids) -> Any:
+    """The right-hand side of a `pk__in` filter on many version ids: on PostgreSQL one array
+    parameter (`unnest`), instead of one placeholder, and one client-side quoting, per id."""
+    ids = list(ids)
+    if connection.vendor == "postgresql":
+        return RawSQL("SELECT unnest(%s::uuid[])", [_uuid_array(ids)])
+    return ids
+
+
+def _uuid_array(ids) -> str:
+    """A PostgreSQL array literal of UUIDs (None: NULL)."""
+    return "{" + ",".join("NULL" if i is None else str(i) for i in ids) + "}"
+
+
+def _upsert_retention(rows: list[tuple], **values) -> None:
+    """Create or update the VersionRetention rows of (version id, policy id) pairs, setting
+    `values` (and the policy, unless every policy id is None); the other fields keep their
+    value, or their default in a new row. On PostgreSQL one INSERT ... SELECT FROM unnest ...
+    ON CONFLICT statement, whatever the number of rows."""
+    if not rows:
+        return
+    with_policy = any(policy_id is not None for _, policy_id in rows)
+    update = [*values, *(["policy"] if with_policy else [])]
+    if connection.vendor != "postgresql":
+        VersionRetention.objects.bulk_create(
+            [VersionRetention(version_id=v, policy_id=p, **values) for v, p in rows],
+            update_conflicts=True,
+            unique_fields=["version"],
+            update_fields=update,
+        )
+        return
+    meta = VersionRetention._meta
+    defaults = {
+        f.name: f.get_default() for f in meta.concrete_fields if f.name not in ("version", "policy")
+    }
+    fields = {**defaults, **values}
+    columns = [meta.get_field(name).column for name in fields]
+    version_col, policy_col = meta.get_field("version").column, meta.get_field("policy").column
+    sets = ", ".join(f'"{c}" = EXCLUDED."{c}"' for c in (meta.get_field(n).column for n in update))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f'INSERT INTO "{meta.db_table}" ("{version_col}", "{policy_col}", '
+            + ", ".join(f'"{c}"' for c in columns)
+            + ") SELECT v, p, "
+            + ", ".join(["%s"] * len(columns))
+            + " FROM unnest(%s::uuid[], %s::uuid[]) AS t(v, p) "
+            f'ON CONFLICT ("{version_col}") DO UPDATE SET {sets}',
+            [
+                *fields.values(),
+                _uuid_array(v for v, _ in rows),
+                _uuid_array(p for _, p in rows),
+            ],
+        )
+
+
 def _act(items: list[PlanItem], run: RetentionRun, worker: str) -> tuple[int, int]:
-    """Archive and delete the settled items of one locked batch; returns the counts."""
+    """Archive and delete the settled items of one locked batch, with a fixed number of
+    statements whatever its size; returns the counts."""
     delay = _test_item_delay()
     now = timezone.now()
     archive = [i for i in items if i.action == ARCHIVE]
@@ -369,46 +449,33 @@ def _act(items: list[PlanItem], run: RetentionRun, worker: str) -> tuple[int, in
         if delay:
             time.sleep(delay)
     if archive:
-        ModelVersion.objects.filter(pk__in=[i.version_id for i in archive]).update(
+        ModelVersion.objects.filter(pk__in=_id_set(i.version_id for i in archive)).update(
             lifecycle=Lifecycle.ARCHIVED, updated_by=SYSTEM, updated_at=now
         )
-        VersionRetention.objects.bulk_create(
-            [
-                VersionRetention(version_id=i.version_id, archived_at=now, policy_id=i.policy_id)
-                for i in archive
-            ],
-            update_conflicts=True,
-            unique_fields=["version"],
-            update_fields=["archived_at", "policy"],
-        )
+        _upsert_retention([(i.version_id, i.policy_id) for i in archive], archived_at=now)
     if delete:
         ids = [i.version_id for i in delete]
-        ModelVersion.objects.filter(pk__in=ids).update(
+        ModelVersion.objects.filter(pk__in=_id_set(ids)).update(
             lifecycle=Lifecycle.DELETED,
             stage=ModelVersion.Stage.ARCHIVED,
             updated_by=SYSTEM,
             updated_at=now,
         )
-        ModelVersionTag.objects.filter(version_id__in=ids).delete()
-        VersionRetention.objects.bulk_create(
-            [
-                VersionRetention(
-                    version_id=i.version_id,
-                    deleted_at=now,
-                    files=Files.PENDING_DELETE,
-                    policy_id=i.policy_id,
-                )
-                for i in delete
-            ],
-            update_conflicts=True,
-            unique_fields=["version"],
-            update_fields=["deleted_at", "files", "policy"],
+        # One DELETE statement, not the deletion collector: a tag has no dependants and no
+        # signal handler of ours, and the version's delete event below records the removal
+        # (django-auditlog would otherwise write one LogEntry per tag, the costliest part).
+        tags = ModelVersionTag.objects.filter(version_id__in=_id_set(ids))
+        tags._raw_delete(tags.db)
+        _upsert_retention(
+            [(i.version_id, i.policy_id) for i in delete],
+            deleted_at=now,
+            files=Files.PENDING_DELETE,
         )
     _notify_webhooks(archive + delete)
     # Audit events last: each locks the audit chain head until commit, so writing them at
     # the end keeps other workers' batches waiting for the shortest time.
     # One event per version, chained in order, with one lock of the chain head per batch.
-    audit_events_write(_audit_spec(item, run, worker) for item in archive + delete)
+    audit_events_write((_audit_spec(item, run, worker) for item in archive + delete), copy=True)
     if archive or delete:
         RetentionRun.objects.filter(pk=run.pk).update(
             archived=F("archived") + len(archive), deleted=F("deleted") + len(delete)
@@ -416,49 +483,50 @@ def _act(items: list[PlanItem], run: RetentionRun, worker: str) -> tuple[int, in
     return len(archive), len(delete)
 
 
-def _apply_model(
-    model: ModelRef,
-    policy: RetentionPolicy,
+def _sweep(
+    pages: retention.Pages,
     run: RetentionRun,
     *,
     worker: str,
-    batch: int,
     on_item: Callable[[PlanItem], None] | None,
     removed: list,
-) -> tuple[int, int]:
-    """Claim and settle one model's due versions batch by batch (see the module docstring).
-    The ids of the versions deleted (committed) are appended to `removed`, whose files the
-    caller removes after a few models (one reconcile pass per `batch` deleted versions rather
-    than one per model)."""
-    archived = deleted = 0
-    last = 0
+    skipped: list | None,
+) -> None:
+    """Claim and settle the due versions of the models `pages` walks, a batch of models at a
+    time (see the module docstring). Models held by someone else are appended to `skipped`
+    (with where their walk stood) for the caller to come back to; `skipped` None: wait for
+    them instead. The ids of the versions deleted (committed) are appended to `removed`,
+    whose files the caller removes (one reconcile pass per batch-size of deleted versions)."""
     now = run.started_at
-    while True:
+    batch = pages.batch
+    while page := pages.next():
         with transaction.atomic():
-            current = _share_lock_model(model)
-            if current is None:
-                break
-            model = current
+            locked, busy, gone = _share_lock_models(page, wait=skipped is None)
+            if busy or gone:
+                after = pages.drop(busy | gone)
+                if skipped is not None:
+                    skipped.extend(
+                        (pair, after if after and after[0] == pair[0].pk else None)
+                        for pair in page
+                        if pair[0].pk in busy
+                    )
+            if not locked:
+                continue
             rows = list(
-                retention.due_versions(model.pk, policy, now)
-                .filter(version__gt=last)
-                .order_by("version")
-                .select_for_update(skip_locked=True, of=("self",))[:batch]
+                retention.due_versions(locked, now, after=pages.cursor(locked)).select_for_update(
+                    skip_locked=True, of=("self",)
+                )[:batch]
             )
-            if not rows:
-                break
-            last = rows[-1].version
-            items = retention.decide(model, policy, rows, now)
-            a, d = _act(items, run, worker)
-        archived += a
-        deleted += d
+            items = retention.decide(locked, rows, now)
+            _act(items, run, worker)
+        pages.done(locked, rows)
         if on_item is not None:
             for item in items:
                 on_item(item)
         removed.extend(i.version_id for i in items if i.action == DELETE)
-        if len(rows) < batch:
-            break
-    return archived, deleted
+        if len(removed) >= batch:
+            retention_files_reconcile(version_ids=removed, run=run, batch=batch)
+            removed.clear()
 
 
 def retention_apply(
@@ -480,13 +548,13 @@ def retention_apply(
     retention_files_reconcile(run=run, batch=size)
     index = PolicyIndex.load()
     removed: list = []
-    for model, policy in retention.governed_models(index):
-        _apply_model(
-            model, policy, run, worker=worker, batch=size, on_item=on_item, removed=removed
-        )
-        if len(removed) >= size:
-            retention_files_reconcile(version_ids=removed, run=run, batch=size)
-            removed.clear()
+    skipped: list = []
+    sweep = {"worker": worker, "on_item": on_item, "removed": removed}
+    _sweep(retention.Pages(retention.governed_models(index), size), run, skipped=skipped, **sweep)
+    # The models another transaction held when their turn came: one at a time now, waiting
+    # for their lock this time.
+    for pair, after in skipped:
+        _sweep(retention.Pages([pair], size, after), run, skipped=None, **sweep)
     if removed:
         retention_files_reconcile(version_ids=removed, run=run, batch=size)
     with transaction.atomic():
@@ -532,7 +600,7 @@ def retention_files_reconcile(
         Q(retention__isnull=True) | Q(retention__files=Files.PENDING_DELETE)
     )
     if version_ids is not None:
-        pending = pending.filter(pk__in=list(version_ids))
+        pending = pending.filter(pk__in=_id_set(version_ids))
     from registry.artifacts import delete_tree
 
     count = 0
@@ -542,6 +610,7 @@ def retention_files_reconcile(
             qs = pending.filter(pk__gt=last) if last is not None else pending
             rows = list(
                 qs.select_related("model")
+                .only("id", "version", "model__id")
                 .order_by("pk")
                 .select_for_update(skip_locked=True, of=("self",))[:size]
             )
@@ -556,15 +625,8 @@ def retention_files_reconcile(
                     logger.warning("Removing the files of %s failed: %s", version, exc)
                     continue
                 done.append(version.pk)
-            now = timezone.now()
-            VersionRetention.objects.bulk_create(
-                [
-                    VersionRetention(version_id=pk, files=Files.REMOVED, files_removed_at=now)
-                    for pk in done
-                ],
-                update_conflicts=True,
-                unique_fields=["version"],
-                update_fields=["files", "files_removed_at"],
+            _upsert_retention(
+                [(pk, None) for pk in done], files=Files.REMOVED, files_removed_at=timezone.now()
             )
             if run is not None and done:
                 RetentionRun.objects.filter(pk=run.pk).update(

@@ -55,7 +55,8 @@ def chain(events) -> list[tuple]:
 
 
 @pytest.mark.django_db
-def test_bulk_and_one_by_one_give_identical_hashes(admin_actor, clock):
+@pytest.mark.parametrize("copy", [False, True])  # copy: COPY on PostgreSQL (retention's path)
+def test_bulk_and_one_by_one_give_identical_hashes(admin_actor, clock, copy):
     audit_event_write(actor=admin_actor, action="test.before")  # the chain has a head already
     head_before = AuditChainHead.objects.get(id=1).last_hash
 
@@ -69,7 +70,7 @@ def test_bulk_and_one_by_one_give_identical_hashes(admin_actor, clock):
     assert AuditChainHead.objects.get(id=1).last_hash == head_before
 
     clock()
-    written = audit_events_write(specs(admin_actor))
+    written = audit_events_write(specs(admin_actor), copy=copy)
     stored = chain(AuditEvent.objects.order_by("id")[1:])
     assert len(one_by_one) == len(stored) == 7
     assert stored == one_by_one == chain(written)

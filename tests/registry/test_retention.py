@@ -523,3 +523,119 @@ def test_archive_and_delete_notify_webhook_subscribers(team, make_versions):
         ("model_version.archived", str(old.version)),
         ("model_version.deleted", str(archived.version)),
     }
+
+
+# --- batches spanning several models -----------------------------------------------------------
+
+
+@pytest.fixture
+def spread(team, tree, make_versions):
+    """Four models in two schemas under three policies (the model's own, its schema's, the
+    catalog's), each with versions due for something; batches then span several models."""
+    tree("main.ml.other", "main.ml.third", "main.cv.vision")
+    versions = {
+        M: make_versions(4, age_days=40),
+        "main.ml.other": make_versions(3, "main.ml.other", age_days=40),
+        "main.ml.third": make_versions(3, "main.ml.third", age_days=40),
+        "main.cv.vision": make_versions(3, "main.cv.vision", age_days=40),
+    }
+    archived_ago(versions["main.ml.other"][0], 10)
+    archived_ago(versions["main.cv.vision"][0], 10)
+    policy(team, archive_after_days=30, delete_after_days=7)  # catalog: main.cv.vision
+    policy(team, "schema", "main.ml", archive_after_days=35, keep_last=1)  # other, third
+    policy(team, "registered_model", M, archive_after_days=60)  # too young under its own
+    return versions
+
+
+def test_a_batch_spanning_models_applies_each_models_own_policy(spread, monkeypatch):
+    batches: list[set] = []
+    act = retention_services._act
+
+    def recording(items, run_, worker):
+        batches.append({i.full_name for i in items})
+        return act(items, run_, worker)
+
+    monkeypatch.setattr(retention_services, "_act", recording)
+    plan = dry()
+    result, done = run()
+    assert any(len(names) > 1 for names in batches), batches
+    assert [i.key for i in done] == [i.key for i in plan]
+    lifecycles = {name: [state(v) for v in versions] for name, versions in spread.items()}
+    assert lifecycles == {
+        M: ["ACTIVE"] * 4,  # its own policy: archive after 60 days
+        "main.ml.other": ["ARCHIVED", "ARCHIVED", "ACTIVE"],  # schema: no delete; keep 1
+        "main.ml.third": ["ARCHIVED", "ARCHIVED", "ACTIVE"],
+        "main.cv.vision": ["DELETED", "ARCHIVED", "ARCHIVED"],  # catalog: delete after 7
+    }
+    audited = sorted((e.securable, e.details["version"], e.details["policy"]) for e in events())
+    expected_policy = {
+        "main.ml.other": retention.policy_for(
+            RegisteredModel.objects.get(full_name="main.ml.other")
+        ),
+        "main.ml.third": retention.policy_for(
+            RegisteredModel.objects.get(full_name="main.ml.third")
+        ),
+        "main.cv.vision": retention.policy_for(
+            RegisteredModel.objects.get(full_name="main.cv.vision")
+        ),
+    }
+    assert audited == sorted(
+        (i.full_name, i.version, str(expected_policy[i.full_name].pk))
+        for i in plan
+        if i.action != retention.KEEP
+    )
+    assert (result.archived, result.deleted) == (5, 1)
+
+
+def test_a_crash_in_a_multi_model_batch_rolls_back_every_model_in_it(spread, monkeypatch):
+    """A crash while writing the audit events of the first batch that spans several models
+    undoes that batch for all of them; the rerun does every version exactly once."""
+    expected = acted(dry())
+    before = dict(ModelVersion.objects.values_list("pk", "lifecycle"))
+    real = retention_services._audit_spec
+    batches: list[set] = []
+    act = retention_services._act
+
+    def recording(items, run_, worker):
+        batches.append({i.full_name for i in items if i.action != retention.KEEP})
+        return act(items, run_, worker)
+
+    def flaky(item, run_, worker):
+        if len(batches[-1]) > 1:
+            raise RuntimeError("worker died")
+        return real(item, run_, worker)
+
+    monkeypatch.setattr(retention_services, "_act", recording)
+    monkeypatch.setattr(retention_services, "_audit_spec", flaky)
+    with pytest.raises(RuntimeError):
+        run()
+    crashed = batches[-1]
+    assert len(crashed) > 1, batches
+    for name in crashed:
+        assert not events().filter(securable=name).exists()
+        for version in spread[name]:
+            assert state(version) == before[version.pk], (name, version.version)
+    monkeypatch.setattr(retention_services, "_audit_spec", real)
+    run()
+    audited = sorted((e.securable, e.details["version"]) for e in events())
+    assert len(audited) == len(set(audited)) == len(expected)
+    assert acted(dry()) == []
+    for version in ModelVersion.objects.select_related("model"):
+        assert has_files(version) == (version.lifecycle != Lifecycle.DELETED), version
+
+
+def test_a_model_with_more_due_versions_than_a_batch_is_continued_behind_its_last(
+    team, tree, make_versions, settings
+):
+    """Batches of 2 over models of 5 and 1 due versions: the first model's walk resumes
+    behind its last version in each batch, and the dry run walks the same batches."""
+    tree("main.ml.other")
+    make_versions(5)
+    make_versions(1, "main.ml.other")
+    policy(team, archive_after_days=30)
+    settings.STEWARD_RETENTION_BATCH_SIZE = 2
+    plan = dry()
+    assert len(plan) == 6
+    result, done = run()
+    assert [i.key for i in done] == [i.key for i in plan]
+    assert result.archived == 6 and events().count() == 6
