@@ -49,16 +49,15 @@ def locked_model(full_name) -> RegisteredModel:
 def version_of(model: RegisteredModel, version, *, lock: bool = False) -> ModelVersion:
     """A live (not deleted) version by number; tombstones answer RESOURCE_DOES_NOT_EXIST."""
     number = parse_version(version)
-    qs = ModelVersion.objects.select_related("model__schema__catalog")
-    if lock:
-        qs = qs.select_for_update(of=("self",))
-    obj = (
-        qs.filter(model=model, version=number)
-        .exclude(lifecycle=ModelVersion.Lifecycle.DELETED)
-        .first()
+    qs = ModelVersion.objects.filter(model=model, version=number).exclude(
+        lifecycle=ModelVersion.Lifecycle.DELETED
     )
+    if lock:
+        qs = qs.select_for_update()
+    obj = next(iter(qs), None)  # (model, version) is unique: no ORDER BY/LIMIT needed
     if obj is None:
         raise NotFound(f"Model version {model.full_name}/{number} does not exist.")
+    obj.model = model  # already loaded with its schema and catalog
     expire_if_overdue(obj)
     return obj
 
@@ -151,9 +150,14 @@ def model_version_create(
 
     resolved = resolve_source(actor, parsed, run_id=run_id, logged_model_id=logged_model_id)
     number = model.next_version
+    # Bookkeeping on the locked row, not a change of the model that deserves a field diff: a
+    # plain UPDATE (no django-auditlog read-back and diff per registration).
     model.next_version = number + 1
     model.updated_by = actor.username
-    model.save(update_fields=["next_version", "updated_by", "updated_at"])
+    model.updated_at = timezone.now()
+    RegisteredModel.objects.filter(pk=model.pk).update(
+        next_version=model.next_version, updated_by=model.updated_by, updated_at=model.updated_at
+    )
     version = ModelVersion(
         model=model,
         version=number,
@@ -194,7 +198,7 @@ def model_version_create(
             )
     webhook_emit(
         "model_version.created",
-        webhook_payloads.model_version_created(version),
+        lambda: webhook_payloads.model_version_created(version),
         securable=model,
     )
     if copy_files and resolved.artifact_prefix and not copy_now:
