@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from django.conf import settings
 from django.contrib.auth.models import Group, Permission
 from django.db import connection
-from django.db.models import CharField, Exists, OuterRef, Q, QuerySet, Value
+from django.db.models import Exists, OuterRef, Q, QuerySet
 
 from catalog.models import (
     Catalog,
@@ -339,41 +339,70 @@ def require_visible(actor: Actor, securable) -> None:
 
 
 def _level_privileges(actor: Actor, securable_type: SecurableType) -> dict[Any, set[Privilege]]:
-    """All grants and ownerships of the actor at one level of the tree; one query, cached.
+    """All grants and ownerships of the actor at one level of the tree (catalogs or schemas),
+    cached for the request; the first call loads both levels in one raw query.
 
     Each row also carries the parent catalog (for schemas), kept in `actor.cache` under
     ("parents", type) so that model visibility needs no further lookup.
     """
     key = ("level", securable_type)
-    if key in actor.cache:
-        return actor.cache[key]
+    if key not in actor.cache:
+        _load_levels(actor)
+    return actor.cache[key]
+
+
+def _load_levels(actor: Actor) -> None:
     p = principals(actor)
-    model = Catalog if securable_type == SecurableType.CATALOG else Schema
-    parent = "pk" if securable_type == SecurableType.CATALOG else "catalog_id"
-    user_table, group_table = _grant_tables(securable_type)
-    user_q, group_q = _principal_filter(p)
-    owned_marker = Value(ALL.codename, output_field=CharField())
-    rows = (
-        user_table.objects.filter(user_q)
-        .values_list("content_object_id", f"content_object__{parent}", "permission__codename")
-        .union(
-            group_table.objects.filter(group_q).values_list(
-                "content_object_id", f"content_object__{parent}", "permission__codename"
-            ),
-            model.objects.filter(_owned_q(p))
-            .annotate(marker=owned_marker)
-            .values_list("pk", parent, "marker"),
-            all=True,
-        )
-    )
-    result: dict[Any, set[Privilege]] = defaultdict(set)
-    parents: dict[Any, Any] = {}
-    for pk, parent_id, codename in rows:
-        result[pk].add(Privilege.from_codename(codename))
-        parents[pk] = parent_id
-    actor.cache[key] = result
-    actor.cache[("parents", securable_type)] = parents
-    return result
+    levels = {SecurableType.CATALOG: (Catalog, "id"), SecurableType.SCHEMA: (Schema, "catalog_id")}
+    permission_table = Permission._meta.db_table
+    group_ids = sorted(p.group_ids)
+    marks = ", ".join(["%s"] * len(group_ids))
+    parts: list[str] = []
+    params: list[Any] = []
+    for level, (model, parent) in enumerate(levels.values()):
+        user_table, group_table = _grant_tables(model.securable_type)
+        table = model._meta.db_table
+        for grant_table, column, ids in (
+            (user_table, "user_id", [p.user_id] if p.user_id is not None else []),
+            (group_table, "group_id", group_ids),
+        ):
+            if not ids:
+                continue
+            parts.append(
+                f"SELECT {level}, o.id, o.{parent}, ap.codename "
+                f"FROM {grant_table._meta.db_table} g "
+                f"JOIN {permission_table} ap ON ap.id = g.permission_id "
+                f"JOIN {table} o ON o.id = g.content_object_id "
+                f"WHERE g.{column} IN ({', '.join(['%s'] * len(ids))})"
+            )
+            params += ids
+        owned, owned_params = [], []
+        if p.user_id is not None:
+            owned.append("o.owner_user_id = %s")
+            owned_params.append(p.user_id)
+        if group_ids:
+            owned.append(f"o.owner_group_id IN ({marks})")
+            owned_params += group_ids
+        if owned:
+            parts.append(
+                f"SELECT {level}, o.id, o.{parent}, %s FROM {table} o WHERE {' OR '.join(owned)}"
+            )
+            params += [ALL.codename, *owned_params]
+    result = {st: defaultdict(set) for st in levels}
+    parents: dict[SecurableType, dict[Any, Any]] = {st: {} for st in levels}
+    if parts:
+        types = list(levels)
+        to_pk = Catalog._meta.pk.to_python
+        with connection.cursor() as cursor:
+            cursor.execute(" UNION ALL ".join(parts), params)
+            for level, pk, parent_id, codename in cursor.fetchall():
+                st = types[level]
+                pk, parent_id = to_pk(pk), to_pk(parent_id)
+                result[st][pk].add(Privilege.from_codename(codename))
+                parents[st][pk] = parent_id
+    for st in levels:
+        actor.cache[("level", st)] = result[st]
+        actor.cache[("parents", st)] = parents[st]
 
 
 def _catalogs_with_use(actor: Actor) -> dict[Any, set[Privilege]]:

@@ -48,7 +48,7 @@ def _owner_joins(alias: str) -> str:
 
 
 @functools.cache
-def _lookup_sql(kind: str) -> tuple[str, list[Part]]:
+def _lookup_sql(kind: str, by_id: bool = False) -> tuple[str, list[Part]]:
     """(SQL, parts) loading a securable by its unique name with its parents and its owner, as
     `select_related` would, built once per process (see core/rows.py for why)."""
     from registry.models import RegisteredModel
@@ -77,12 +77,16 @@ def _lookup_sql(kind: str) -> tuple[str, list[Part]]:
             f"JOIN {Catalog._meta.db_table} c ON c.id = s.catalog_id"
         )
         owner_alias = "m"
+    if by_id:
+        where = f"{parts[0].alias}.id = %s"
     sql = f"SELECT {select_list(parts)} FROM {tables} {_owner_joins(owner_alias)} WHERE {where}"
     return sql, parts
 
 
-def _lookup(kind: str, key: str, *, lock: bool = False):
-    sql, parts = _lookup_sql(kind)
+def _lookup(kind: str, key, *, lock: bool = False, by_id: bool = False):
+    sql, parts = _lookup_sql(kind, by_id)
+    if by_id:
+        key = parts[0].model._meta.pk.get_db_prep_value(key, connection)
     if lock and connection.features.has_select_for_update_of:
         # The securable's own row only (not its parents or owner), like select_for_update(of=).
         sql += f" FOR UPDATE OF {parts[0].alias}"
@@ -116,6 +120,12 @@ def model_lookup(full_name, *, lock: bool = False):
     if obj is None:
         raise _missing("Registered model", key)
     return obj
+
+
+def model_by_id(pk):
+    """A registered model by id with its schema, catalog and owner (None if there is none),
+    without authorization."""
+    return _lookup("model", pk, by_id=True)
 
 
 def securable_lookup(securable_type, full_name):

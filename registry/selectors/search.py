@@ -8,6 +8,7 @@ name is decided here. Results are only what the actor may see (authz.visible_mod
 from __future__ import annotations
 
 from django.conf import settings
+from django.db import connection
 from django.db.models import Exists, F, OuterRef, Q, Subquery
 
 from catalog import authz
@@ -245,21 +246,25 @@ def latest_versions_of(models, stages: list[str] | None = None) -> dict:
     callers pass models the actor may see). Two queries for any number of models."""
     stages = stages or list(STAGE_ORDER)
     active = ModelVersion.Lifecycle.ACTIVE
-    newest = (
-        ModelVersion.objects.filter(
-            model=OuterRef("model"), stage=OuterRef("stage"), lifecycle=active
+    models = list(models)
+    by_pk = {m.pk: m for m in models}
+    base = ModelVersion.objects.filter(model__in=models, stage__in=stages, lifecycle=active)
+    if connection.features.can_distinct_on_fields:
+        # PostgreSQL: one pass over the models' versions, newest first per (model, stage).
+        found = base.order_by("model_id", "stage", "-version").distinct("model_id", "stage")
+    else:
+        newest = (
+            ModelVersion.objects.filter(
+                model=OuterRef("model"), stage=OuterRef("stage"), lifecycle=active
+            )
+            .order_by("-version")
+            .values("version")[:1]
         )
-        .order_by("-version")
-        .values("version")[:1]
-    )
-    found = (
-        ModelVersion.objects.filter(model__in=list(models), stage__in=stages, lifecycle=active)
-        .filter(version=Subquery(newest))
-        .select_related("model__schema__catalog")
-        .prefetch_related("tags")
-    )
+        found = base.filter(version=Subquery(newest))
+    found = found.prefetch_related("tags")
     out: dict = {}
     for version in found:
+        version.model = by_pk[version.model_id]  # the caller's instance, parents loaded
         expire_if_overdue(version)
         out.setdefault(version.model_id, []).append(version)
     for versions in out.values():

@@ -38,7 +38,7 @@ from core.actor import Actor
 from core.errors import Conflict, FailedPrecondition, InvalidParameter, NotFound
 from core.services import governed
 from registry.artifacts import walk
-from registry.models import ModelVersion, RegisteredModel
+from registry.models import ModelVersion
 from registry.storage import artifact_storage, canonical_relpath, join, version_prefix
 
 CHUNK_BYTES = 1 << 20
@@ -146,11 +146,9 @@ def _version_target(
         raise _no_such(path) from None
     if str(model_pk) != parts[1] or not parts[3].isdigit():
         raise _no_such(path)
-    model = (
-        RegisteredModel.objects.select_related("schema__catalog", "owner_user", "owner_group")
-        .filter(pk=model_pk)
-        .first()
-    )
+    from catalog.selectors import model_by_id
+
+    model = model_by_id(model_pk)
     if model is None:
         raise _no_such(path)
     authz.require(actor, Privilege.MODIFY if write else Privilege.EXECUTE, model)
