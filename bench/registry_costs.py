@@ -52,6 +52,7 @@ def parse_args():
         help="also count Python function calls per request (cProfile): unlike CPU time, the "
         "count does not move with the machine's load, so it compares code changes",
     )
+    ap.add_argument("--sql", default="", help="print the statements of one request of this route")
     ap.add_argument("--keep", action="store_true")
     return ap.parse_args()
 
@@ -106,8 +107,12 @@ def main() -> None:
     counting = {"on": False}
     queries = [0]
 
+    statements: list[str] = []
+    shown = {"done": False}
+
     def count_queries(execute, sql, params, many, context):
         queries[0] += 1
+        statements.append(sql)
         return execute(sql, params, many, context)
 
     def send(adapter, request, **kwargs):
@@ -171,7 +176,13 @@ def main() -> None:
             calls = pstats.Stats(counter).total_calls if counter is not None else 0
             return body, cpu, wall, queries[0], calls
 
+        statements.clear()
         chunks, cpu, wall, nq, ncalls = server.submit(serve).result()
+        if args.sql and args.sql in route and counting["on"] and not shown["done"]:
+            shown["done"] = True
+            print(f"--- {route}: {len(statements)} statements")
+            for sql in statements:
+                print("   ", sql[:300])
         if counting["on"]:
             entry = stats[route]
             entry["cpu"].append(cpu * 1000)

@@ -578,15 +578,18 @@ def mlflow_run_inputs_record(*, actor: Actor, run, datasets: list[dict]) -> None
     graph.flush()
 
 
-def model_version_source_record(*, version) -> None:
+def model_version_source_record(*, version, run_exists: bool | None = None) -> None:
     """The model-version node, and the edge from the MLflow run that produced it (its
     `run_id`). Called by `registry.services.versions.model_version_create` inside its
-    transaction, which has checked that the actor may read that run."""
+    transaction, which has checked that the actor may read that run (and says so with
+    `run_exists`, sparing the lookup)."""
     from tracking.models import Run
 
     graph = _Graph(None)
     node = graph.node(Kind.MODEL_VERSION, "", str(version.pk), model_version_id=version.pk)
-    if version.run_id and Run.objects.filter(pk=version.run_id).exists():
+    if run_exists is None:
+        run_exists = bool(version.run_id) and Run.objects.filter(pk=version.run_id).exists()
+    if version.run_id and run_exists:
         run = graph.node(Kind.MLFLOW_RUN, "", version.run_id, mlflow_run_id=version.run_id)
         graph.edge(run, node, EdgeKind.OUTPUT)
     graph.flush()

@@ -14,7 +14,6 @@ class RegistryConfig(AppConfig):
             models.RegisteredModel,
             models.ModelUserGrant,
             models.ModelGroupGrant,
-            models.ModelVersion,
             models.RegisteredModelTag,
             models.ModelVersionTag,
             models.ModelAlias,
@@ -27,5 +26,8 @@ class RegistryConfig(AppConfig):
             models.RetentionRun,
         ):
             auditlog.register(model)
+        # A version's diff is its own columns: reading the reverse one-to-one `retention` for
+        # it cost a query per version write.
+        auditlog.register(models.ModelVersion, exclude_fields=["retention"])
         # Approver lists live in many-to-many tables: record their changes too.
         auditlog.register(models.AliasPolicy, m2m_fields={"approver_users", "approver_groups"})

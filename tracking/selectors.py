@@ -160,9 +160,10 @@ def experiment_lookup(experiment_id: Any, *, for_update: bool = False) -> Experi
 def run_lookup(run_id: Any, *, for_update: bool = False) -> Run:
     """A run by id without authorization (internal: callers check)."""
     key = validation.run_id(run_id)
-    qs = Run.objects.all()
+    # Its experiment too: every caller checks access on it next (locking only the run).
+    qs = Run.objects.select_related("experiment")
     if for_update:
-        qs = qs.select_for_update()
+        qs = qs.select_for_update(of=("self",))
     obj = qs.filter(pk=key).first()
     if obj is None:
         raise _denied(NotFound(f"Run with id={key} not found"), "run", key, READ)

@@ -13,7 +13,7 @@ from django.conf import settings
 from django.db import models, transaction
 from django.utils import timezone
 
-from audit.services import audit_event_write
+from audit.services import audit_events_write
 from catalog import authz
 from catalog.privileges import Privilege
 from catalog.selectors import model_lookup
@@ -117,6 +117,18 @@ def expire_if_overdue(version: ModelVersion) -> bool:
     return False
 
 
+def _version_event(actor, action, version, details, outcome="SUCCESS") -> dict:
+    """The keyword arguments of one audit event about a version, for `audit_events_write`."""
+    return {
+        "actor": actor,
+        "action": action,
+        "outcome": outcome,
+        "securable_type": str(version.model.securable_type),
+        "securable": version.model.full_name,
+        "details": {"version": version.version, **details},
+    }
+
+
 def version_audit(actor: Actor, action: str, version: ModelVersion, details=None) -> None:
     audit_write(actor, action, version.model, {"version": version.version, **(details or {})})
 
@@ -176,26 +188,27 @@ def model_version_create(
     version.save(force_insert=True)
     for key, value in tag_pairs(tags):
         ModelVersionTag.objects.create(version=version, key=key, value=value)
-    lineage_services.model_version_source_record(version=version)
-    version_audit(actor, "model_version.create", version, {"source": parsed.raw})
+    # resolve_source has loaded (and authorized) the run it names, if any.
+    lineage_services.model_version_source_record(version=version, run_exists=bool(resolved.run_id))
+    events = [_version_event(actor, "model_version.create", version, {"source": parsed.raw})]
     if outcome is not None:
         copied, error = outcome
         if error:
-            audit_event_write(
-                actor=actor,
-                action="model_version.failed",
-                outcome="FAILURE",
-                securable_type=str(model.securable_type),
-                securable=model.full_name,
-                details={"version": version.version, "reason": error[:500]},
+            events.append(
+                _version_event(
+                    actor, "model_version.failed", version, {"reason": error[:500]}, "FAILURE"
+                )
             )
         else:
-            version_audit(
-                actor,
-                "model_version.ready",
-                version,
-                {"files": copied, "digest": version.artifact_digest},
+            events.append(
+                _version_event(
+                    actor,
+                    "model_version.ready",
+                    version,
+                    {"files": copied, "digest": version.artifact_digest},
+                )
             )
+    audit_events_write(events)  # one lock of the chain head for both
     webhook_emit(
         "model_version.created",
         lambda: webhook_payloads.model_version_created(version),
