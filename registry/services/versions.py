@@ -186,8 +186,11 @@ def model_version_create(
     copy_now = copy_files and resolved.artifact_prefix and _small(resolved.artifact_prefix)
     outcome = _copy_and_seal(version, resolved.artifact_prefix) if copy_now else None
     version.save(force_insert=True)
-    for key, value in tag_pairs(tags):
+    created_tags = [
         ModelVersionTag.objects.create(version=version, key=key, value=value)
+        for key, value in tag_pairs(tags)
+    ]
+    _known_tags(version, created_tags)
     # resolve_source has loaded (and authorized) the run it names, if any.
     lineage_services.model_version_source_record(version=version, run_exists=bool(resolved.run_id))
     events = [_version_event(actor, "model_version.create", version, {"source": parsed.raw})]
@@ -217,6 +220,15 @@ def model_version_create(
     if copy_files and resolved.artifact_prefix and not copy_now:
         _schedule_copy(str(version.pk), resolved.artifact_prefix)
     return version
+
+
+def _known_tags(version: ModelVersion, tags: list[ModelVersionTag]) -> None:
+    """A new version's tags are the ones just created: fill the `tags` prefetch cache (as
+    prefetch_related would) so rendering it does not read them back."""
+    qs = version.tags.all()
+    qs._result_cache = tags
+    qs._prefetch_done = True
+    version._prefetched_objects_cache = {"tags": qs}
 
 
 def _small(prefix: str) -> bool:

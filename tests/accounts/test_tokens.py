@@ -158,6 +158,28 @@ def test_token_guessing_is_throttled_per_client_address(db):
 
 
 @pytest.mark.django_db
+def test_a_valid_token_is_not_held_back_by_guesses_from_its_address(make_user):
+    """The throttle answers the guesses (429, and they keep being refused and audited), not
+    a real token sent from the same address (say, behind one NAT)."""
+    from rest_framework.test import APIClient
+
+    from tests.conftest import token_for
+
+    guesser = APIClient()
+    guesser.credentials(HTTP_AUTHORIZATION="Bearer stw_guess")
+    for _ in range(31):
+        guesser.get(f"{UC}/catalogs", REMOTE_ADDR="10.7.7.7")
+    assert guesser.get(f"{UC}/catalogs", REMOTE_ADDR="10.7.7.7").status_code == 429
+    for bad in ("Bearer " + "x" * 300, "Bearer stw_other"):
+        guesser.credentials(HTTP_AUTHORIZATION=bad)
+        assert guesser.get(f"{UC}/catalogs", REMOTE_ADDR="10.7.7.7").status_code == 429
+    user = make_user("ann")
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {token_for(user)}")
+    assert client.get(f"{UC}/catalogs", REMOTE_ADDR="10.7.7.7").status_code == 200
+
+
+@pytest.mark.django_db
 @override_settings(STEWARD_NUM_PROXIES=1)
 def test_throttle_uses_the_real_client_behind_a_proxy(db):
     from rest_framework.test import APIClient

@@ -37,9 +37,11 @@ def version_out(version, aliases: list[str] | None = None) -> dict:
     return out
 
 
-def versions_out(versions) -> list[dict]:
-    """Several versions with their aliases (one query for all of them)."""
-    aliases = selectors.aliases_of([v.pk for v in versions])
+def versions_out(versions, aliases: dict | None = None) -> list[dict]:
+    """Several versions with their aliases (one query for all of them, unless the caller
+    knows them: a version just created has none)."""
+    if aliases is None:
+        aliases = selectors.aliases_of([v.pk for v in versions])
     return [version_out(v, aliases.get(v.pk)) for v in versions]
 
 

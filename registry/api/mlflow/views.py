@@ -257,7 +257,8 @@ class ModelVersionCreateView(RegistryView):
             version = selectors.model_version_get(
                 actor=self.actor(), full_name=version.model.full_name, version=version.version
             )
-        return Response({"model_version": render.versions_out([version])[0]})
+        # A new version holds no alias yet.
+        return Response({"model_version": render.versions_out([version], aliases={})[0]})
 
 
 class ModelVersionGetView(RegistryView):
