@@ -72,8 +72,8 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
-    # Field diffs of changes made through the Django admin carry the session user.
-    "auditlog.middleware.AuditlogMiddleware",
+    # Field diffs of changes made through the Django admin and console carry the session user.
+    "core.middleware.AuditlogActorMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
