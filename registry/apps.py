@@ -17,6 +17,7 @@ class RegistryConfig(AppConfig):
             models.RegisteredModelTag,
             models.ModelVersionTag,
             models.ModelAlias,
+            models.AliasHistory,
             models.PromotionRequest,
             models.PromotionDecision,
             models.RetentionPolicy,
@@ -25,8 +26,6 @@ class RegistryConfig(AppConfig):
             models.RetentionRun,
         ):
             auditlog.register(model)
-        # Not AliasHistory: it is itself the append-only record of alias moves (never updated),
-        # and a LogEntry per row would only repeat it.
         # A version's diff is its own columns: reading the reverse one-to-one `retention` for
         # it cost a query per version write.
         auditlog.register(models.ModelVersion, exclude_fields=["retention"])
