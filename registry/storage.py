@@ -4,6 +4,7 @@ them (SECURITY_CASES 1-4): refuse, never repair."""
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import unicodedata
@@ -63,12 +64,19 @@ def join(prefix: str, relative: str) -> str:
     return f"{prefix.rstrip('/')}/{relative}" if relative else prefix.rstrip("/")
 
 
+@functools.lru_cache(maxsize=8)
+def _real_root(location: str) -> str:
+    """The store's root with its own symlinks resolved (configuration: resolved once; every
+    file path below it is still resolved in full on each use)."""
+    return os.path.realpath(location)
+
+
 class SafeFileSystemStorage(FileSystemStorage):
     """Local-disk storage that also refuses paths resolving (through symlinks) outside its root."""
 
     def path(self, name: str) -> str:
         candidate = super().path(name)
-        root = os.path.realpath(self.location)
+        root = _real_root(self.location)
         real = os.path.realpath(candidate)
         if real != root and not real.startswith(root + os.sep):
             raise InvalidParameter("Artifact path resolves outside the artifact store.")
