@@ -6,10 +6,12 @@ from __future__ import annotations
 import base64
 import binascii
 import functools
+import json
 from datetime import timedelta
 
 from django.contrib.auth.backends import ModelBackend
 from django.core.cache import cache
+from django.db import connection
 from django.utils import timezone
 from rest_framework import authentication
 
@@ -64,20 +66,44 @@ def throttled(request) -> bool:
 
 
 @functools.cache
-def _token_sql() -> tuple[str, list[Part]]:
+def _token_sql(vendor: str) -> tuple[str, list[Part]]:
+    """The token, its user and the user's groups (nested ones included, as JSON [[id, name],
+    ...]): what authorization needs first, in one round trip."""
+    from django.contrib.auth.models import Group
+
+    from accounts.models import GroupNesting
+
     parts = [Part(ApiToken, "t"), Part(User, "u", attach=("t", "user"))]
+    pair, agg = (
+        ("json_build_array(ag.id, ag.name)", "json_agg")
+        if vendor == "postgresql"
+        else ("json_array(ag.id, ag.name)", "json_group_array")
+    )
+    groups = (
+        f"(WITH RECURSIVE g(id) AS (SELECT group_id FROM {User.groups.through._meta.db_table} "
+        f"WHERE user_id = u.id UNION SELECT n.parent_id FROM {GroupNesting._meta.db_table} n "
+        f"JOIN g ON n.child_id = g.id) SELECT {agg}({pair}) FROM g "
+        f"JOIN {Group._meta.db_table} ag ON ag.id = g.id)"
+    )
     sql = (
-        f"SELECT {select_list(parts)} FROM {ApiToken._meta.db_table} t "
+        f"SELECT {select_list(parts)}, {groups} FROM {ApiToken._meta.db_table} t "
         f"JOIN {User._meta.db_table} u ON u.id = t.user_id WHERE t.token_hash = %s"
     )
     return sql, parts
 
 
 def _token_by_hash(token_hash: str) -> ApiToken | None:
-    """The token with its user, in one raw query (every API request pays for this)."""
-    sql, parts = _token_sql()
+    """The token with its user, in one raw query (every API request pays for this); the
+    user's group closure rides along as `token.group_closure` ({id: name}) for authz."""
+    sql, parts = _token_sql(connection.vendor)
     row = fetch_one(sql, [token_hash])
-    return None if row is None else build(parts, row)[0]
+    if row is None:
+        return None
+    token = build(parts, row[:-1])[0]
+    raw = row[-1]
+    pairs = json.loads(raw) if isinstance(raw, str) else (raw or [])
+    token.group_closure = {int(gid): name for gid, name in pairs or []}
+    return token
 
 
 def token_user(request, raw: str, method: str):

@@ -97,7 +97,12 @@ def group_closure(*, user_id: int | None = None, group_ids: Iterable[int] = ()) 
 def principals_for_user(user) -> Principals:
     if user is None or not user.is_authenticated or not user.is_active:
         return Principals(None, frozenset(), False)
-    groups = group_closure(user_id=user.pk)
+    return _principals(user, group_closure(user_id=user.pk))
+
+
+def _principals(user, groups: dict[int, str]) -> Principals:
+    if user is None or not user.is_authenticated or not user.is_active:
+        return Principals(None, frozenset(), False)
     admin = user.is_superuser or settings.STEWARD_ADMIN_GROUP in groups.values()
     return Principals(user.pk, frozenset(groups), admin)
 
@@ -108,10 +113,16 @@ def principals_for_group(group: Group) -> Principals:
 
 
 def principals(actor: Actor) -> Principals:
-    """The actor's principal set, computed once per actor (i.e. once per request)."""
+    """The actor's principal set, computed once per actor (i.e. once per request); for a
+    token, from the group closure its authentication loaded with it."""
     cached = actor.cache.get("principals")
     if cached is None:
-        cached = actor.cache["principals"] = principals_for_user(actor.user)
+        closure = getattr(actor.token, "group_closure", None)
+        if closure is not None and actor.token.user_id == actor.user.pk:
+            cached = _principals(actor.user, closure)
+        else:
+            cached = principals_for_user(actor.user)
+        actor.cache["principals"] = cached
     return cached
 
 

@@ -250,3 +250,41 @@ def test_garbage_forwarded_for_falls_back_to_the_peer_address(admin_user, api_as
     )
     assert response.status_code == 200
     assert AuditEvent.objects.get(action="catalog.create").source_address == "10.0.0.7"
+
+
+@pytest.mark.django_db
+def test_token_authentication_loads_the_same_principals_as_a_direct_lookup(make_user):
+    """The token query brings the user's group closure along (nested groups included) and
+    authz uses it: the same principal set, admin flag included, as computing it directly."""
+    from django.conf import settings
+    from django.contrib.auth.models import Group
+    from django.test import RequestFactory
+
+    from accounts.authentication import token_user
+    from accounts.models import GroupNesting
+    from catalog import authz
+    from core.actor import Actor
+    from tests.conftest import token_for
+
+    user = make_user("gina")
+    leaf, middle, top = (Group.objects.create(name=n) for n in ("leaf", "middle", "top"))
+    GroupNesting.objects.create(parent=middle, child=leaf)
+    GroupNesting.objects.create(parent=top, child=middle)
+    user.groups.add(leaf)
+    request = RequestFactory().get("/")
+    expected = {leaf.pk, middle.pk, top.pk}
+    for expect_admin in (False, True):
+        got_user, token = token_user(request, token_for(user), "token")
+        via_token = authz.principals(Actor(user=got_user, token=token))
+        direct = authz.principals_for_user(got_user)
+        assert via_token == direct
+        assert via_token.group_ids == expected
+        assert via_token.is_admin is expect_admin
+        # Now the top group becomes a member of the admin group: admin through three levels.
+        admins, _ = Group.objects.get_or_create(name=settings.STEWARD_ADMIN_GROUP)
+        GroupNesting.objects.get_or_create(parent=admins, child=top)
+        expected = expected | {admins.pk}
+    lonely = make_user("lonely")
+    got_user, token = token_user(request, token_for(lonely), "token")
+    assert token.group_closure == {}
+    assert authz.principals(Actor(user=got_user, token=token)).group_ids == frozenset()
