@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+import inspect
 import json
+import operator
 from collections.abc import Iterable
 from typing import Any
 
@@ -130,46 +132,184 @@ def _locked_head_hash() -> str:
 # Rows per INSERT statement of a bulk write (bounds the statement's size, not the lock).
 BULK_INSERT_ROWS = 1000
 
+# The columns of a chained row (`_chained_rows`), in this order: every concrete field but the id.
+_ROW_FIELDS = tuple(f.attname for f in AuditEvent._meta.concrete_fields if not f.primary_key)
+_SPEC_KEYS = frozenset(inspect.signature(_event).parameters)
+# `event_digest`'s JSON, and the one of `_event`'s round trip of the details, as reusable
+# encoders (json.dumps builds a new encoder per call when given options).
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), default=str).encode
+_PLAIN = json.JSONEncoder(default=str).encode
+_ENCODE_TEXT = json.encoder.encode_basestring_ascii  # a str as the encoder writes it (ASCII)
+# In the canonical JSON of the hashed fields, "details" sorts right before "occurred_at".
+# No JSON string holds an unescaped quote, so the first `,"occurred_at":` is that key.
+_AFTER_DETAILS = ',"occurred_at":'
+
+
+_SCALARS = frozenset({str, int, float, type(None)})  # bool is a subclass of int
+
+
+def _plain_json(details: Any) -> bool:
+    """Is `details` a dict with text keys whose values are scalars or lists of scalars (what
+    system work records)? Then `json.loads(json.dumps(details))` equals it, and so does its
+    canonical JSON: no round trip needed. Anything else (dates, tuples, nested objects,
+    non-text keys) takes the round trip `_event` does."""
+    if type(details) is not dict:
+        return False
+    for key, value in details.items():
+        if type(key) is not str:
+            return False
+        kind = type(value)
+        if kind is list:
+            if not all(type(item) in _SCALARS or type(item) is bool for item in value):
+                return False
+        elif kind not in _SCALARS and kind is not bool:
+            return False
+    return True
+
+
+_as_row = operator.itemgetter(*_ROW_FIELDS)
+_TEXT_FIELDS = ("action", "actor", "auth_method")
+_TAIL_FIELDS = ("outcome", "request_id", "securable", "securable_type", "source_address")
+
+
+def _payload(values: dict[str, Any], occurred_at: str, canonical_details: str) -> str:
+    """`event_digest`'s JSON of the hashed fields (keys sorted, no spaces, ASCII), with the
+    details already in canonical JSON. Text values are encoded one by one with the encoder's
+    own string function; anything but plain text (and an integer or null actor id) goes
+    through the encoder whole, the details spliced in at their place in key order."""
+    actor_id = values["actor_id"]
+    if (actor_id is None or type(actor_id) is int) and all(
+        type(values[name]) is str for name in (*_TEXT_FIELDS, *_TAIL_FIELDS)
+    ):
+        text = _ENCODE_TEXT
+        return (
+            f'{{"action":{text(values["action"])},"actor":{text(values["actor"])},'
+            f'"actor_id":{"null" if actor_id is None else int.__repr__(actor_id)},'
+            f'"auth_method":{text(values["auth_method"])},"details":{canonical_details},'
+            f'"occurred_at":{text(occurred_at)},"outcome":{text(values["outcome"])},'
+            f'"request_id":{text(values["request_id"])},"securable":{text(values["securable"])},'
+            f'"securable_type":{text(values["securable_type"])},'
+            f'"source_address":{text(values["source_address"])}}}'
+        )
+    fields = _CANONICAL(
+        {name: values[name] for name in ("actor_id", *_TEXT_FIELDS, *_TAIL_FIELDS)}
+        | {"occurred_at": occurred_at}
+    )
+    at = fields.index(_AFTER_DETAILS)
+    return f'{fields[:at]},"details":{canonical_details}{fields[at:]}'
+
+
+def _chained_rows(specs: Iterable[dict[str, Any]], prev: str) -> list[tuple]:
+    """The rows (values in `_ROW_FIELDS` order, `details` as JSON text) of these events chained
+    behind `prev`: the same field values as `_event` and the same hashes as `event_digest` over
+    `hashed_fields`, built without a model instance. The digest's payload is the canonical
+    JSON of the hashed fields: that of the fields but the details, with the canonical JSON of
+    the details spliced in at their place in key order."""
+    loads, sha256, now = json.loads, hashlib.sha256, timezone.now
+    rows = []
+    for spec in specs:
+        unknown = spec.keys() - _SPEC_KEYS
+        if unknown:
+            raise TypeError(f"Unknown audit event argument(s): {', '.join(sorted(unknown))}")
+        occurred_at = now()  # first, as in _event
+        actor = spec.get("actor")
+        user = actor.user if actor is not None else None
+        authenticated = user is not None and getattr(user, "is_authenticated", False)
+        actor_name = spec.get("actor_name")
+        details = spec.get("details") or {}
+        if _plain_json(details):  # its JSON round trip is itself: canonical text, stored too
+            details_text = canonical_details = _CANONICAL(details)
+        else:
+            details_text = _PLAIN(details)
+            canonical_details = _CANONICAL(loads(details_text))
+        values = {
+            "occurred_at": occurred_at,
+            "actor_id": user.pk if authenticated else None,
+            "actor": actor_name
+            if actor_name is not None
+            else (user.username if authenticated else ""),
+            "auth_method": spec.get("auth_method") or (actor.auth_method if actor else ""),
+            "source_address": spec.get("source_address")
+            or (actor.source_address if actor else "")
+            or "",
+            "action": spec["action"],
+            "securable_type": str(spec.get("securable_type") or ""),
+            "securable": spec.get("securable") or "",
+            "outcome": str(spec.get("outcome", AuditEvent.Outcome.SUCCESS)),
+            "request_id": spec.get("request_id") or (actor.request_id if actor else ""),
+            "details": details_text,
+            "prev_hash": prev,
+        }
+        payload = _payload(values, occurred_at.isoformat(), canonical_details)
+        values["hash"] = prev = sha256((prev + payload).encode()).hexdigest()
+        rows.append(_as_row(values))
+    return rows
+
 
 def audit_events_write(events: Iterable[dict[str, Any]], *, copy: bool = False) -> list[AuditEvent]:
     """Append several events, in order, to the chain (inside the caller's transaction, if
     any): each item holds the keyword arguments of `audit_event_write`. The chain is exactly
     the one writing them one by one would give (same fields, same prev_hash/hash links), but
     the chain head is locked and updated once and the rows go in with multi-row INSERTs,
-    instead of three statements and a savepoint per event. For system work that records many
-    events at once (a retention batch). `copy`: on PostgreSQL, load the rows with COPY (the
-    events returned then carry no id), much cheaper than INSERT for thousands of rows."""
-    built = [_event(**spec) for spec in events]
-    if not built:
+    instead of three statements and a savepoint per event. `copy`: on PostgreSQL, load the
+    rows with COPY (the events returned then carry no id). System work that records many
+    events and needs no instances back (a retention batch) calls `audit_events_append`."""
+    specs = list(events)
+    if not specs:
         return []
-    with transaction.atomic():
-        head = _locked_head()
-        prev = head.last_hash
-        for event in built:
-            event.prev_hash = prev
-            event.hash = prev = event_digest(prev, hashed_fields(event))
+    with transaction.atomic(savepoint=False):  # as audit_event_write: fails with its change
+        rows = _chained_rows(specs, _locked_head_hash())
+        built = [_instance(row) for row in rows]
         if copy and connection.vendor == "postgresql":
-            _copy_events(built)
+            _copy_rows(rows)
         else:
             AuditEvent.objects.bulk_create(built, batch_size=BULK_INSERT_ROWS)
-        head.last_hash = prev
-        head.save(update_fields=["last_hash"])
+        with connection.cursor() as cursor:
+            cursor.execute(_SET_HEAD_SQL, [rows[-1][_HASH]])
     return built
 
 
-def _copy_events(events: list[AuditEvent]) -> None:
-    """COPY these (chained) events into the audit table, in order."""
-    fields = [f for f in AuditEvent._meta.concrete_fields if not f.primary_key]
-    columns = ", ".join(f'"{f.column}"' for f in fields)
+def audit_events_append(events: Iterable[dict[str, Any]]) -> int:
+    """`audit_events_write` for bulk system work: the same rows and chain, loaded with COPY
+    on PostgreSQL (multi-row INSERTs elsewhere), with no model instance built or returned;
+    returns the number of events written. One lock of the chain head, held to the end of
+    the caller's transaction."""
+    specs = list(events)
+    if not specs:
+        return 0
+    # No savepoint (as audit_event_write): a failed write must fail the change it records.
+    with transaction.atomic(savepoint=False):
+        rows = _chained_rows(specs, _locked_head_hash())
+        if connection.vendor == "postgresql":
+            _copy_rows(rows)
+        else:
+            AuditEvent.objects.bulk_create(
+                [_instance(row) for row in rows], batch_size=BULK_INSERT_ROWS
+            )
+        with connection.cursor() as cursor:
+            cursor.execute(_SET_HEAD_SQL, [rows[-1][_HASH]])
+    return len(rows)
+
+
+_HASH = _ROW_FIELDS.index("hash")
+
+
+def _instance(row: tuple) -> AuditEvent:
+    """An unsaved AuditEvent of a chained row (details parsed back from its JSON text)."""
+    values = dict(zip(_ROW_FIELDS, row, strict=True))
+    values["details"] = json.loads(values["details"])
+    return AuditEvent(**values)
+
+
+def _copy_rows(rows: list[tuple]) -> None:
+    """COPY these chained rows into the audit table, in order."""
+    columns = ", ".join(
+        f'"{f.column}"' for f in AuditEvent._meta.concrete_fields if not f.primary_key
+    )
     table = AuditEvent._meta.db_table
     with (
         connection.cursor() as cursor,
         cursor.cursor.copy(f'COPY "{table}" ({columns}) FROM STDIN') as out,
     ):
-        for event in events:
-            out.write_row(
-                [
-                    json.dumps(event.details) if f.name == "details" else getattr(event, f.attname)
-                    for f in fields
-                ]
-            )
+        for row in rows:
+            out.write_row(row)

@@ -64,6 +64,12 @@ def parse_args():
     ap.add_argument(
         "--verify-audit", action="store_true", help="recompute the audit hash chain afterwards"
     )
+    ap.add_argument(
+        "--batch-size",
+        type=int,
+        default=None,
+        help="STEWARD_RETENTION_BATCH_SIZE for the worker (default: the settings' value)",
+    )
     return ap.parse_args()
 
 
@@ -74,6 +80,8 @@ if "bench" not in DB_NAME:
     sys.exit(f"refusing to drop/create {DB_NAME!r}: the database name must contain 'bench'")
 os.environ["DATABASE_URL"] = ARGS.database_url
 os.environ["DJANGO_SETTINGS_MODULE"] = "config.settings.test"
+if ARGS.batch_size:
+    os.environ["STEWARD_RETENTION_BATCH_SIZE"] = str(ARGS.batch_size)
 
 
 def admin_conn():
@@ -103,6 +111,7 @@ import django  # noqa: E402
 
 django.setup()
 
+from django.conf import settings  # noqa: E402
 from django.core.management import call_command  # noqa: E402
 from django.db import connection, transaction  # noqa: E402
 from django.utils import timezone  # noqa: E402
@@ -474,6 +483,7 @@ def main() -> None:
             f"\nSweep of {total:,} versions ({data['models']:,} models), run {run.pk} "
             f"state {run.state}, load average {load0:.1f} -> {os.getloadavg()[0]:.1f}"
         )
+        print(f"  batch size              {settings.STEWARD_RETENTION_BATCH_SIZE:8,}")
         print(f"  wall time (process)     {sweep['wall']:8.1f} s")
         print(f"  task body               {result['task_seconds']:8.1f} s")
         print(f"  CPU (user+sys)          {sweep['cpu']:8.1f} s")

@@ -471,10 +471,11 @@ class LegalHold(models.Model):
 class VersionRetention(models.Model):
     """What retention did to one version, and where its file removal stands.
 
-    A delete commits the tombstone (lifecycle DELETED) with `files` PENDING_DELETE first; the
-    files are removed afterwards and `files` becomes REMOVED. A crash in between leaves
-    PENDING_DELETE, which the reconciler finishes (as it does for a DELETED version without
-    this row: a manual delete whose after-commit removal may not have run)."""
+    A delete commits the tombstone (lifecycle DELETED) first; the reconciler then removes the
+    files and records `files` REMOVED (with `deleted_at`). A committed DELETED version whose
+    row does not say REMOVED (a crash in between, a manual delete whose after-commit removal
+    did not run, or a row still saying PENDING_DELETE from before) is what the reconciler
+    finishes."""
 
     class Files(models.TextChoices):
         PRESENT = "PRESENT"

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from itertools import islice
 
-from django.db.models import Exists, F, OuterRef, Q, QuerySet, Window
+from django.db.models import Exists, F, OuterRef, Q, QuerySet, Subquery, Window
 from django.db.models.functions import Coalesce, RowNumber
 
 from core.errors import InvalidParameter
@@ -38,6 +38,7 @@ from registry.models import (
     PromotionRequest,
     RegisteredModel,
     RetentionPolicy,
+    VersionRetention,
 )
 
 ARCHIVE = "archive"
@@ -198,8 +199,20 @@ Pair = tuple[ModelRef, RetentionPolicy]
 MAX_PAGE_MODELS = 100
 
 
-# What `decide` reads of a due version (not its signature, input example or description).
-ROW_FIELDS = ("id", "model", "version", "status", "lifecycle", "stage", "created_at", "updated_at")
+# What `decide` reads of a due version: a named tuple of these, not a model instance (no
+# signature, input example or description; no timestamps either: the due-ness is settled in SQL).
+ROW_FIELDS = (
+    "id",
+    "model_id",
+    "version",
+    "status",
+    "lifecycle",
+    "stage",
+    "has_alias",
+    "open_request",
+    "version_hold",
+    "model_hold",
+)
 
 
 def cutoffs(policy: RetentionPolicy, now: datetime) -> tuple[datetime | None, datetime | None]:
@@ -241,10 +254,13 @@ def due_versions(pairs: list[Pair], now: datetime, *, after: tuple | None = None
     (model, version) order, protected ones included: each row says whether it holds an alias,
     is the target of an open promotion request, or is under legal hold (on itself or its
     model), for `decide` to name the reasons. `after` (model pk, version number): only that
-    model's versions behind it. Annotated with `archived_when`.
+    model's versions behind it. Rows are named tuples of ROW_FIELDS.
 
     `keep_last` is left to `decide` (with `keep_thresholds`): PostgreSQL allows no window
-    function in a statement that locks rows FOR UPDATE, and this one does in the real run."""
+    function in a statement that locks rows FOR UPDATE, and this one does in the real run.
+    Locked (the real run), the statement's conditions are re-checked by PostgreSQL on the row
+    version it locks, so a returned row is due now: an ACTIVE one for archiving, an ARCHIVED
+    one for deletion (only those two lifecycles pass the filter)."""
     groups: dict = defaultdict(list)
     policies: dict = {}
     for model, policy in pairs:
@@ -263,51 +279,63 @@ def due_versions(pairs: list[Pair], now: datetime, *, after: tuple | None = None
     if not rules:
         return ModelVersion.objects.none()
     qs = (
-        ModelVersion.objects.only(*ROW_FIELDS)
-        .exclude(status=Status.PENDING_REGISTRATION)
+        ModelVersion.objects.exclude(status=Status.PENDING_REGISTRATION)
         # Archived by retention: when it did. Archived otherwise: the row's last change.
-        .annotate(archived_when=Coalesce("retention__archived_at", "updated_at"))
+        # A correlated subquery (one index probe, for ARCHIVED rows only), not a join: the
+        # planner hashes the whole retention table for a join, on every batch, and that
+        # table grows with every version archived.
+        .annotate(
+            archived_when=Coalesce(
+                Subquery(
+                    VersionRetention.objects.filter(version_id=OuterRef("pk")).values(
+                        "archived_at"
+                    )[:1]
+                ),
+                "updated_at",
+            )
+        )
         .filter(rules)
     )
     if after is not None:
         qs = qs.exclude(model_id=after[0], version__lte=after[1])
-    return qs.annotate(
-        has_alias=Exists(ModelAlias.objects.filter(version_id=OuterRef("pk"))),
-        open_request=Exists(
-            PromotionRequest.objects.filter(
-                version_id=OuterRef("pk"), state__in=OPEN_REQUEST_STATES
-            )
-        ),
-        version_hold=Exists(LegalHold.objects.filter(version_id=OuterRef("pk"))),
-        model_hold=Exists(
-            LegalHold.objects.filter(model_id=OuterRef("model_id"), version__isnull=True)
-        ),
-    ).order_by("model_id", "version")
+    return (
+        qs.annotate(
+            has_alias=Exists(ModelAlias.objects.filter(version_id=OuterRef("pk"))),
+            open_request=Exists(
+                PromotionRequest.objects.filter(
+                    version_id=OuterRef("pk"), state__in=OPEN_REQUEST_STATES
+                )
+            ),
+            version_hold=Exists(LegalHold.objects.filter(version_id=OuterRef("pk"))),
+            model_hold=Exists(
+                LegalHold.objects.filter(model_id=OuterRef("model_id"), version__isnull=True)
+            ),
+        )
+        .order_by("model_id", "version")
+        .values_list(*ROW_FIELDS, named=True)
+    )
 
 
-def _due_action(version: ModelVersion, policy: RetentionPolicy, now: datetime) -> str | None:
-    """The SQL rules of `due_versions` again, on one row (re-checked on locked rows)."""
-    archive_before, delete_before = cutoffs(policy, now)
+def _due_action(version) -> str | None:
+    """What a row of `due_versions` is due for: the statement selected it by age under its
+    model's policy, ACTIVE ones for archiving, ARCHIVED ones for deletion."""
     if version.status == Status.PENDING_REGISTRATION:
         return None
     if version.lifecycle == Lifecycle.ACTIVE:
-        if archive_before is not None and version.created_at <= archive_before:
-            return ARCHIVE
-    elif version.lifecycle == Lifecycle.ARCHIVED:
-        when = getattr(version, "archived_when", None) or version.updated_at
-        if delete_before is not None and when <= delete_before:
-            return DELETE
+        return ARCHIVE
+    if version.lifecycle == Lifecycle.ARCHIVED:
+        return DELETE
     return None
 
 
-def _why(action: str, version: ModelVersion, policy: RetentionPolicy) -> str:
+def _why(action: str, policy: RetentionPolicy) -> str:
     keep = f"; not among the newest {policy.keep_last}" if policy.keep_last else ""
     if action == ARCHIVE:
         return f"created more than {policy.archive_after_days} day(s) ago{keep}"
     return f"archived more than {policy.delete_after_days} day(s) ago{keep}"
 
 
-def protections(versions: Iterable[ModelVersion]) -> dict:
+def protections(versions: Iterable) -> dict:
     """Why each of these versions (rows of `due_versions`, which flag the protected ones) must
     not be touched. Queries only for the names of aliases and promotion requests, and only
     when a row holds one: none for a batch without such versions."""
@@ -315,8 +343,8 @@ def protections(versions: Iterable[ModelVersion]) -> dict:
     reasons: dict = defaultdict(list)
     for version in versions:
         if version.stage in PROTECTED_STAGES:
-            reasons[version.pk].append(f"in stage {version.stage}")
-    aliased = [v.pk for v in versions if v.has_alias]
+            reasons[version.id].append(f"in stage {version.stage}")
+    aliased = [v.id for v in versions if v.has_alias]
     if aliased:
         for version_id, alias in (
             ModelAlias.objects.filter(version_id__in=aliased)
@@ -324,7 +352,7 @@ def protections(versions: Iterable[ModelVersion]) -> dict:
             .values_list("version_id", "alias")
         ):
             reasons[version_id].append(f"holds alias {alias}")
-    requested = [v.pk for v in versions if v.open_request]
+    requested = [v.id for v in versions if v.open_request]
     if requested:
         for version_id, request_id, state in (
             PromotionRequest.objects.filter(version_id__in=requested, state__in=OPEN_REQUEST_STATES)
@@ -334,16 +362,16 @@ def protections(versions: Iterable[ModelVersion]) -> dict:
             reasons[version_id].append(f"target of {state} promotion request {request_id}")
     for version in versions:
         if version.version_hold:
-            reasons[version.pk].append("under legal hold")
+            reasons[version.id].append("under legal hold")
         if version.model_hold:
-            reasons[version.pk].append("model under legal hold")
+            reasons[version.id].append("model under legal hold")
     return reasons
 
 
-def decide(pairs: Iterable[Pair], versions: list[ModelVersion], now: datetime) -> list[PlanItem]:
+def decide(pairs: Iterable[Pair], versions: list, now: datetime) -> list[PlanItem]:
     """Settle a batch of rows of `due_versions` (of the models in `pairs`): archive, delete, or
-    keep (protected, with reasons). Versions among their model's newest `keep_last` and
-    versions no longer due (changed since they were selected) are left out."""
+    keep (protected, with reasons). Versions among their model's newest `keep_last` are left
+    out. `now` is the run's cut-off time the rows were selected at."""
     by_pk = {model.pk: (model, policy) for model, policy in pairs}
     thresholds = keep_thresholds(by_pk[pk] for pk in {v.model_id for v in versions})
     due = []
@@ -356,22 +384,22 @@ def decide(pairs: Iterable[Pair], versions: list[ModelVersion], now: datetime) -
             and version.version >= threshold
         ):
             continue
-        action = _due_action(version, policy, now)
+        action = _due_action(version)
         if action is not None:
             due.append((version, model, policy, action))
     protected = protections(v for v, *_ in due)
     items = []
     for version, model, policy, action in due:
-        reasons = protected.get(version.pk)
+        reasons = protected.get(version.id)
         items.append(
             PlanItem(
-                version_id=version.pk,
+                version_id=version.id,
                 model_id=model.pk,
                 full_name=model.full_name,
                 version=version.version,
                 lifecycle=version.lifecycle,
                 action=KEEP if reasons else action,
-                reasons=tuple(reasons) if reasons else (_why(action, version, policy),),
+                reasons=tuple(reasons) if reasons else (_why(action, policy),),
                 policy_id=policy.pk,
             )
         )
@@ -429,7 +457,7 @@ class Pages:
             return after
         return None
 
-    def done(self, page: list[Pair], rows: list[ModelVersion]) -> None:
+    def done(self, page: list[Pair], rows: list) -> None:
         """Record what the batch of `page` covered: all of its models when it returned fewer
         than `batch` rows, otherwise those before the model of its last row, which the next
         batch continues behind that row."""

@@ -11,8 +11,8 @@ built to survive crashes and to run on several workers at once:
   UPDATE, so none of them can slip in between the check and the action; a model one of them
   holds is skipped, and done at the end of the run, waiting for it then), then selects the
   due versions of all of them in one statement, `FOR UPDATE SKIP LOCKED`, at most a
-  batch-size. Another worker skips the rows this one holds, and re-checks
-  (`registry.retention.decide`) the rows it gets, so two workers never act on the same
+  batch-size. Another worker skips the rows this one holds, and PostgreSQL re-checks the
+  statement's conditions on the row versions it locks, so two workers never act on the same
   version and a version already handled is no longer due. The updates, the retention
   records, the tags and the audit events of the batch are a fixed number of set-based
   statements, whatever its size.
@@ -20,15 +20,17 @@ built to survive crashes and to run on several workers at once:
   loses the batch in flight, nothing else, and a rerun (the task is `acks_late`, redelivered
   after a worker dies) finds the rest still due. Nothing is done twice.
 - Storage is deleted only after the database says so: a delete commits the tombstone
-  (lifecycle DELETED, files PENDING_DELETE) first, then removes the files (after a few
-  models' batches, one pass per batch-size of deleted versions), then marks them REMOVED.
-  The reconciler (`retention_files_reconcile`, run at the start of every run and as its own
-  task) finishes any removal a crash interrupted, and that of manual deletes whose
-  after-commit removal never ran.
+  (lifecycle DELETED) first; a DELETED version whose retention record does not say REMOVED
+  (no record, PRESENT, or PENDING_DELETE from older runs) has files to remove. The files go
+  afterwards (after a few models' batches, one pass per batch-size of deleted versions), then
+  the record says REMOVED. The reconciler (`retention_files_reconcile`, run at the start of
+  every run and as its own task) finishes any removal a crash interrupted, and that of
+  manual deletes whose after-commit removal never ran.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import socket
@@ -36,6 +38,7 @@ import time
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime
+from types import SimpleNamespace
 from typing import Any
 
 from django.conf import settings
@@ -44,7 +47,7 @@ from django.db.models import F, Q
 from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
-from audit.services import audit_event_write, audit_events_write
+from audit.services import audit_event_write, audit_events_append
 from catalog import authz
 from catalog.privileges import Privilege, SecurableType
 from catalog.selectors import parse_securable_type, securable_lookup
@@ -338,6 +341,10 @@ def _start_run(*, task_id: str, trigger: str, worker: str, now: datetime | None)
     return run
 
 
+# A batch names few policies and one run, once per version each.
+_text_id = functools.lru_cache(maxsize=1024)(str)
+
+
 def _audit_spec(item: PlanItem, run: RetentionRun, worker: str) -> dict:
     """The audit event of one archived or deleted version (keyword arguments of
     audit.services.audit_event_write)."""
@@ -351,9 +358,9 @@ def _audit_spec(item: PlanItem, run: RetentionRun, worker: str) -> dict:
         "details": {
             "version": item.version,
             "by": "retention",
-            "policy": str(item.policy_id),
+            "policy": _text_id(item.policy_id),
             "reasons": list(item.reasons),
-            "run": str(run.pk),
+            "run": _text_id(run.pk),
             "trigger": run.trigger,
             "worker": worker,
         },
@@ -397,11 +404,22 @@ def _uuid_array(ids) -> str:
     return "{" + ",".join("NULL" if i is None else str(i) for i in ids) + "}"
 
 
-def _upsert_retention(rows: list[tuple], **values) -> None:
+def _write_all(writes: list[tuple[str, list]]) -> None:
+    """Run these PostgreSQL writes as one statement (each a data-modifying `WITH` part): a
+    batch's writes wait on the server once, not once each, which counts on a loaded machine.
+    They touch different rows, so running them on one snapshot changes nothing."""
+    if writes:
+        parts = ", ".join(f"w{n} AS ({sql})" for n, (sql, _) in enumerate(writes))
+        with connection.cursor() as cursor:
+            cursor.execute(f"WITH {parts} SELECT 1", [p for _, ps in writes for p in ps])
+
+
+def _upsert_retention(writes: list, rows: list[tuple], **values) -> None:
     """Create or update the VersionRetention rows of (version id, policy id) pairs, setting
     `values` (and the policy, unless every policy id is None); the other fields keep their
     value, or their default in a new row. On PostgreSQL one INSERT ... SELECT FROM unnest ...
-    ON CONFLICT statement, whatever the number of rows."""
+    ON CONFLICT statement, whatever the number of rows, appended to `writes` (`_write_all`);
+    elsewhere written now."""
     if not rows:
         return
     with_policy = any(policy_id is not None for _, policy_id in rows)
@@ -422,8 +440,8 @@ def _upsert_retention(rows: list[tuple], **values) -> None:
     columns = [meta.get_field(name).column for name in fields]
     version_col, policy_col = meta.get_field("version").column, meta.get_field("policy").column
     sets = ", ".join(f'"{c}" = EXCLUDED."{c}"' for c in (meta.get_field(n).column for n in update))
-    with connection.cursor() as cursor:
-        cursor.execute(
+    writes.append(
+        (
             f'INSERT INTO "{meta.db_table}" ("{version_col}", "{policy_col}", '
             + ", ".join(f'"{c}"' for c in columns)
             + ") SELECT v, p, "
@@ -436,6 +454,43 @@ def _upsert_retention(rows: list[tuple], **values) -> None:
                 _uuid_array(p for _, p in rows),
             ],
         )
+    )
+
+
+def _update_versions(writes: list, ids: list, **values) -> None:
+    """Set `values` on these versions: on PostgreSQL one UPDATE with the ids as one array
+    parameter (`= ANY`), which the planner answers with the primary key index, appended to
+    `writes`; elsewhere written now."""
+    if connection.vendor != "postgresql":
+        ModelVersion.objects.filter(pk__in=ids).update(**values)
+        return
+    meta = ModelVersion._meta
+    sets = ", ".join(f'"{meta.get_field(name).column}" = %s' for name in values)
+    writes.append(
+        (
+            f'UPDATE "{meta.db_table}" SET {sets} WHERE "{meta.pk.column}" = ANY(%s::uuid[])',
+            [*values.values(), _uuid_array(ids)],
+        )
+    )
+
+
+def _delete_tags(writes: list, ids: list) -> None:
+    """Remove the tags of these versions with one DELETE statement, not the deletion
+    collector: a tag has no dependants and no signal handler of ours, and the version's
+    delete event records the removal (django-auditlog would otherwise write one LogEntry per
+    tag, the costliest part). On PostgreSQL appended to `writes`."""
+    if connection.vendor != "postgresql":
+        tags = ModelVersionTag.objects.filter(version_id__in=ids)
+        tags._raw_delete(tags.db)
+        return
+    meta = ModelVersionTag._meta
+    writes.append(
+        (
+            f'DELETE FROM "{meta.db_table}" '
+            f'WHERE "{meta.get_field("version").column}" = ANY(%s::uuid[])',
+            [_uuid_array(ids)],
+        )
+    )
 
 
 def _act(items: list[PlanItem], run: RetentionRun, worker: str) -> tuple[int, int]:
@@ -448,39 +503,59 @@ def _act(items: list[PlanItem], run: RetentionRun, worker: str) -> tuple[int, in
     for _ in archive + delete:
         if delay:
             time.sleep(delay)
+    writes: list = []  # PostgreSQL: run together as one statement
     if archive:
-        ModelVersion.objects.filter(pk__in=_id_set(i.version_id for i in archive)).update(
-            lifecycle=Lifecycle.ARCHIVED, updated_by=SYSTEM, updated_at=now
+        ids = [str(i.version_id) for i in archive]
+        _update_versions(
+            writes, ids, lifecycle=Lifecycle.ARCHIVED, updated_by=SYSTEM, updated_at=now
         )
-        _upsert_retention([(i.version_id, i.policy_id) for i in archive], archived_at=now)
+        _upsert_retention(
+            writes,
+            [(pk, _text_id(i.policy_id)) for pk, i in zip(ids, archive, strict=True)],
+            archived_at=now,
+        )
     if delete:
-        ids = [i.version_id for i in delete]
-        ModelVersion.objects.filter(pk__in=_id_set(ids)).update(
+        # The tombstone alone marks the files for removal: a DELETED version whose retention
+        # record does not say REMOVED is what the reconciler removes (after this commits).
+        ids = [str(i.version_id) for i in delete]
+        _update_versions(
+            writes,
+            ids,
             lifecycle=Lifecycle.DELETED,
             stage=ModelVersion.Stage.ARCHIVED,
             updated_by=SYSTEM,
             updated_at=now,
         )
-        # One DELETE statement, not the deletion collector: a tag has no dependants and no
-        # signal handler of ours, and the version's delete event below records the removal
-        # (django-auditlog would otherwise write one LogEntry per tag, the costliest part).
-        tags = ModelVersionTag.objects.filter(version_id__in=_id_set(ids))
-        tags._raw_delete(tags.db)
-        _upsert_retention(
-            [(i.version_id, i.policy_id) for i in delete],
-            deleted_at=now,
-            files=Files.PENDING_DELETE,
-        )
+        _delete_tags(writes, ids)
+    if archive or delete:
+        _count(writes, run, archived=len(archive), deleted=len(delete))
+    _write_all(writes)
     _notify_webhooks(archive + delete)
     # Audit events last: each locks the audit chain head until commit, so writing them at
     # the end keeps other workers' batches waiting for the shortest time.
     # One event per version, chained in order, with one lock of the chain head per batch.
-    audit_events_write((_audit_spec(item, run, worker) for item in archive + delete), copy=True)
-    if archive or delete:
-        RetentionRun.objects.filter(pk=run.pk).update(
-            archived=F("archived") + len(archive), deleted=F("deleted") + len(delete)
-        )
+    audit_events_append(_audit_spec(item, run, worker) for item in archive + delete)
     return len(archive), len(delete)
+
+
+def _count(writes: list, run: RetentionRun, **added: int) -> None:
+    """Add to the run's counters, in the batch's transaction (appended to `writes` on
+    PostgreSQL)."""
+    if connection.vendor != "postgresql":
+        RetentionRun.objects.filter(pk=run.pk).update(
+            **{name: F(name) + n for name, n in added.items()}
+        )
+        return
+    meta = RetentionRun._meta
+    sets = ", ".join(
+        f'"{meta.get_field(n).column}" = "{meta.get_field(n).column}" + %s' for n in added
+    )
+    writes.append(
+        (
+            f'UPDATE "{meta.db_table}" SET {sets} WHERE "{meta.pk.column}" = %s',
+            [*added.values(), run.pk],
+        )
+    )
 
 
 def _sweep(
@@ -591,48 +666,116 @@ def retention_plan(*, now: datetime | None = None, batch: int | None = None):
 def retention_files_reconcile(
     *, version_ids=None, run: RetentionRun | None = None, batch: int | None = None
 ) -> int:
-    """Remove the files of DELETED versions whose removal is not confirmed (PENDING_DELETE,
-    or no retention record: a manual delete), then mark them REMOVED. Rows another worker
+    """Remove the files of DELETED versions whose removal is not confirmed (a retention
+    record that does not say REMOVED, or none: a retention delete, or a manual one), then
+    mark them REMOVED. Rows another worker
     holds are skipped (it is removing them); a failed removal stays pending for the next
     pass. Idempotent: removing what is already gone is a no-op. Returns the count."""
     size = _batch_size(batch)
+    # Not confirmed: no retention record, or one that does not say REMOVED.
     pending = ModelVersion.objects.filter(lifecycle=Lifecycle.DELETED).filter(
-        Q(retention__isnull=True) | Q(retention__files=Files.PENDING_DELETE)
+        Q(retention__isnull=True) | Q(retention__files__in=(Files.PRESENT, Files.PENDING_DELETE))
     )
     if version_ids is not None:
         pending = pending.filter(pk__in=_id_set(version_ids))
-    from registry.artifacts import delete_tree
-
     count = 0
     last = None
     while True:
         with transaction.atomic():
             qs = pending.filter(pk__gt=last) if last is not None else pending
             rows = list(
-                qs.select_related("model")
-                .only("id", "version", "model__id")
-                .order_by("pk")
+                qs.order_by("pk")
+                .values_list("id", "model_id", "version", "updated_at")
                 .select_for_update(skip_locked=True, of=("self",))[:size]
             )
             if not rows:
                 break
-            last = rows[-1].pk
-            done = []
-            for version in rows:
-                try:
-                    delete_tree(storage.version_prefix(version))
-                except Exception as exc:  # storage outage: leave it pending, go on
-                    logger.warning("Removing the files of %s failed: %s", version, exc)
-                    continue
-                done.append(version.pk)
-            _upsert_retention(
-                [(pk, None) for pk in done], files=Files.REMOVED, files_removed_at=timezone.now()
-            )
+            last = rows[-1][0]
+            done = _remove_files(rows)
+            deleted_at = {pk: updated_at for pk, _, _, updated_at in rows}
+            writes: list = []  # PostgreSQL: one statement
+            _mark_removed(writes, [(pk, deleted_at[pk]) for pk in done], timezone.now())
             if run is not None and done:
-                RetentionRun.objects.filter(pk=run.pk).update(
-                    files_removed=F("files_removed") + len(done)
-                )
+                _count(writes, run, files_removed=len(done))
+            _write_all(writes)
         count += len(done)
         if len(rows) < size:
             break
     return count
+
+
+def _mark_removed(writes: list, rows: list[tuple], now: datetime) -> None:
+    """Record the files of these (version id, deleted at) versions as REMOVED, creating their
+    retention record if need be; `deleted_at` is kept if set (when the run deleted it) and
+    otherwise taken from the tombstone's last change. On PostgreSQL one statement, appended
+    to `writes` (`_write_all`); elsewhere written now."""
+    if not rows:
+        return
+    meta = VersionRetention._meta
+    if connection.vendor != "postgresql":
+        records = VersionRetention.objects.filter(version_id__in=[pk for pk, _ in rows])
+        have = set(records.values_list("version_id", flat=True))
+        VersionRetention.objects.bulk_create(
+            VersionRetention(version_id=pk, deleted_at=when, files=Files.REMOVED)
+            for pk, when in rows
+            if pk not in have
+        )
+        records.update(files=Files.REMOVED, files_removed_at=now)
+        for pk, when in rows:
+            if pk in have:
+                records.filter(version_id=pk, deleted_at__isnull=True).update(deleted_at=when)
+        return
+    table = meta.db_table
+    writes.append(
+        (
+            f'INSERT INTO "{table}" (version_id, policy_id, archived_at, deleted_at, files, '
+            "files_removed_at) SELECT v, NULL, NULL, d, %s, %s "
+            "FROM unnest(%s::uuid[], %s::timestamptz[]) AS t(v, d) "
+            "ON CONFLICT (version_id) DO UPDATE SET files = EXCLUDED.files, "
+            "files_removed_at = EXCLUDED.files_removed_at, "
+            f'deleted_at = COALESCE("{table}".deleted_at, EXCLUDED.deleted_at)',
+            [
+                Files.REMOVED,
+                now,
+                _uuid_array(pk for pk, _ in rows),
+                "{" + ",".join(f'"{when.isoformat()}"' for _, when in rows) + "}",
+            ],
+        )
+    )
+
+
+def _remove_files(rows: list[tuple]) -> list:
+    """Remove the files of these (version id, model id, version number, updated at) rows of
+    DELETED versions; returns the ids whose removal succeeded (or that had nothing to
+    remove). On local storage a version without a directory costs nothing more than one
+    `listdir` of its model's versions directory, shared by the model's versions in the
+    batch; a directory that cannot be listed leaves its versions to `delete_tree`."""
+    from registry.artifacts import delete_tree
+
+    local_root = None if settings.STEWARD_ARTIFACT_STORAGE == "s3" else storage.artifact_root()
+    listed: dict = {}
+    done = []
+    for pk, model_id, number, _ in rows:
+        prefix = storage.version_prefix(
+            SimpleNamespace(model=SimpleNamespace(id=model_id), version=number)
+        )
+        if local_root is not None:
+            parent, name = os.path.split(os.path.join(local_root, prefix))
+            if parent not in listed:
+                try:
+                    listed[parent] = set(os.listdir(parent))
+                except (FileNotFoundError, NotADirectoryError):
+                    listed[parent] = set()
+                except OSError:
+                    listed[parent] = None  # unknown: walk each version
+            names = listed[parent]
+            if names is not None and name not in names:
+                done.append(pk)  # nothing stored for it
+                continue
+        try:
+            delete_tree(prefix)
+        except Exception as exc:  # storage outage: leave it pending, go on
+            logger.warning("Removing the files of version %s failed: %s", pk, exc)
+            continue
+        done.append(pk)
+    return done

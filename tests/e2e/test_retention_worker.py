@@ -260,7 +260,10 @@ def assert_storage_agrees() -> None:
     for version in ModelVersion.objects.select_related("model"):
         files = any(True for _ in artifacts.walk(storage.version_prefix(version)))
         assert files == (version.lifecycle != "DELETED"), (version, version.lifecycle, files)
-    assert not VersionRetention.objects.filter(files="PENDING_DELETE").exists()
+    # Every tombstone's file removal is confirmed, none is left for the reconciler.
+    deleted = set(ModelVersion.objects.filter(lifecycle="DELETED").values_list("pk", flat=True))
+    removed = set(VersionRetention.objects.filter(files="REMOVED").values_list("pk", flat=True))
+    assert deleted == removed
 
 
 # --- the tests ---------------------------------------------------------------------------------

@@ -4,6 +4,7 @@ and the management command and task. Runs on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+import shutil
 from datetime import timedelta
 
 import pytest
@@ -417,16 +418,40 @@ def test_reconciler_finishes_file_removal_a_crash_interrupted(team, make_version
 
     monkeypatch.setattr(artifacts, "delete_tree", storage_down)
     run()
+    # The tombstone is committed, the removal not confirmed: the reconciler's to finish.
     assert state(due) == Lifecycle.DELETED and has_files(due)
-    assert VersionRetention.objects.get(version=due).files == "PENDING_DELETE"
+    assert VersionRetention.objects.get(version=due).files != "REMOVED"
+    assert retention_services.retention_files_reconcile() == 0  # storage still down
     # A manual delete whose after-commit removal never ran (the process died).
     ModelVersion.objects.filter(pk=manual.pk).update(lifecycle=Lifecycle.DELETED)
     monkeypatch.undo()
     assert retention_services.retention_files_reconcile() == 2
     assert not has_files(due) and not has_files(manual)
     assert set(VersionRetention.objects.values_list("files", flat=True)) == {"REMOVED"}
+    assert VersionRetention.objects.filter(deleted_at__isnull=True).count() == 0
     assert retention_services.retention_files_reconcile() == 0
     assert events("model_version.delete").count() == 1
+
+
+def test_reconciler_confirms_a_tombstone_without_files_without_walking_its_storage(
+    team, make_versions, monkeypatch
+):
+    """Local storage: a tombstone whose directory is gone is confirmed REMOVED without a
+    per-version walk; one with files is walked and emptied. A version archived by retention
+    (its record says PRESENT) and then deleted by hand is reconciled too."""
+    gone, stored = make_versions(2)
+    archived_ago(gone, 30)
+    shutil.rmtree(storage.artifact_root() / storage.version_prefix(gone))
+    ModelVersion.objects.filter(pk__in=[gone.pk, stored.pk]).update(lifecycle=Lifecycle.DELETED)
+    walked = []
+    real = artifacts.delete_tree
+    monkeypatch.setattr(
+        artifacts, "delete_tree", lambda prefix: walked.append(prefix) or real(prefix)
+    )
+    assert retention_services.retention_files_reconcile() == 2
+    assert walked == [storage.version_prefix(stored)] and not has_files(stored)
+    assert set(VersionRetention.objects.values_list("files", flat=True)) == {"REMOVED"}
+    assert retention_services.retention_files_reconcile() == 0
 
 
 def test_every_run_starts_by_reconciling(team, make_versions):
