@@ -183,13 +183,21 @@ def model_version_create(
         + timedelta(seconds=settings.STEWARD_PENDING_VERSION_TIMEOUT),
     )
     version.storage_location = storage.storage_uri(storage.version_prefix(version))
+    tag_list = tag_pairs(tags)  # refused before anything is copied
     copy_now = copy_files and resolved.artifact_prefix and _small(resolved.artifact_prefix)
     outcome = _copy_and_seal(version, resolved.artifact_prefix) if copy_now else None
-    version.save(force_insert=True)
-    created_tags = [
-        ModelVersionTag.objects.create(version=version, key=key, value=value)
-        for key, value in tag_pairs(tags)
-    ]
+    try:
+        version.save(force_insert=True)
+        created_tags = [
+            ModelVersionTag.objects.create(version=version, key=key, value=value)
+            for key, value in tag_list
+        ]
+    except Exception:
+        if copy_now:  # the transaction rolls back: leave no copied files behind either
+            from registry.artifacts import delete_tree
+
+            delete_tree(storage.version_prefix(version))
+        raise
     _known_tags(version, created_tags)
     # resolve_source has loaded (and authorized) the run it names, if any.
     lineage_services.model_version_source_record(version=version, run_exists=bool(resolved.run_id))
@@ -287,7 +295,12 @@ def tag_pairs(tags) -> list[tuple[str, str]]:
         raise InvalidParameter("tags must be a list of {key, value} objects.")
     if len(items) > 100:
         raise InvalidParameter("At most 100 tags at once.")
-    return [clean_tag(k, v) for k, v in items]
+    pairs = [clean_tag(k, v) for k, v in items]
+    keys = [k for k, _ in pairs]
+    if len(set(keys)) != len(keys):
+        duplicate = next(k for k in keys if keys.count(k) > 1)
+        raise InvalidParameter(f"tag key {duplicate[:100]!r} is given more than once.")
+    return pairs
 
 
 @governed("model_version.finalize")

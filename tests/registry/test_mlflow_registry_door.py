@@ -582,3 +582,40 @@ def test_small_sources_are_copied_in_the_request_large_ones_queued(
     large = create_version(api, source, model_id=source[len("models:/") :])
     assert large.json()["model_version"]["status"] == "PENDING_REGISTRATION"
     assert len(queued) == 1 and queued[0][0] == str(ModelVersion.objects.get(version=2).pk)
+
+
+@pytest.mark.django_db
+def test_version_create_with_bad_tags_copies_nothing(api, dana, logged_model):
+    """Tags are checked before a small source is copied in the creating transaction: a
+    refused create leaves no version and no files where version 1 would have lived."""
+    from registry import artifacts
+
+    create_model(api)
+    source = logged_model(dana)
+    put_logged_model_files(source)
+    model_id = RegisteredModel.objects.get(full_name="main.default.wine").pk
+    for tags in (
+        [{"key": "", "value": "x"}],
+        [{"key": "k", "value": "x" * 6000}],
+        [{"key": "k", "value": "1"}, {"key": "k", "value": "2"}],
+    ):
+        r = create_version(api, source, model_id=source[len("models:/") :], tags=tags)
+        assert r.status_code == 400, (tags, r.content)
+        assert r.json()["error_code"] == "INVALID_PARAMETER_VALUE"
+        assert not ModelVersion.objects.exists()
+        assert not list(artifacts.walk(f"models/{model_id}/versions/1"))
+    ok = create_version(api, source, model_id=source[len("models:/") :], tags=[{"key": "k"}])
+    assert ok.status_code == 200, ok.content
+    assert ok.json()["model_version"]["version"] == "1"
+    assert ok.json()["model_version"]["status"] == "READY"
+    assert ok.json()["model_version"]["tags"] == [{"key": "k", "value": ""}]
+
+
+@pytest.mark.django_db
+def test_model_create_with_a_repeated_tag_key_is_refused(api):
+    tags = [{"key": "team", "value": "a"}, {"key": "team", "value": "b"}]
+    r = create_model(api, "dup", tags=tags)
+    assert r.status_code == 400, r.content
+    assert r.json()["error_code"] == "INVALID_PARAMETER_VALUE"
+    assert "team" in r.json()["message"]
+    assert not RegisteredModel.objects.filter(name="dup").exists()
