@@ -202,11 +202,17 @@ def _payload(values: dict[str, Any], occurred_at: str, canonical_details: str) -
 def _chained_rows(specs: Iterable[dict[str, Any]], prev: str) -> list[tuple]:
     """The rows (values in `_ROW_FIELDS` order, `details` as JSON text) of these events chained
     behind `prev`: the same field values as `_event` and the same hashes as `event_digest` over
-    `hashed_fields`, built without a model instance. The digest's payload is the canonical
-    JSON of the hashed fields: that of the fields but the details, with the canonical JSON of
-    the details spliced in at their place in key order."""
-    loads, sha256, now = json.loads, hashlib.sha256, timezone.now
-    rows = []
+    `hashed_fields`, built without a model instance (`_unchained` then `_chain`)."""
+    return _chain(_unchained(specs), prev)
+
+
+def _unchained(specs: Iterable[dict[str, Any]]) -> list[tuple[dict[str, Any], str]]:
+    """Each event's field values (but `prev_hash` and `hash`) and the payload its hash is
+    taken over: the canonical JSON of the hashed fields, that of the fields but the details
+    with the canonical JSON of the details spliced in at their place in key order. Neither
+    depends on the chain, so they can be built before its head is locked."""
+    loads, now = json.loads, timezone.now
+    out = []
     for spec in specs:
         unknown = spec.keys() - _SPEC_KEYS
         if unknown:
@@ -238,9 +244,17 @@ def _chained_rows(specs: Iterable[dict[str, Any]], prev: str) -> list[tuple]:
             "outcome": str(spec.get("outcome", AuditEvent.Outcome.SUCCESS)),
             "request_id": spec.get("request_id") or (actor.request_id if actor else ""),
             "details": details_text,
-            "prev_hash": prev,
         }
-        payload = _payload(values, occurred_at.isoformat(), canonical_details)
+        out.append((values, _payload(values, occurred_at.isoformat(), canonical_details)))
+    return out
+
+
+def _chain(unchained: list[tuple[dict[str, Any], str]], prev: str) -> list[tuple]:
+    """The rows of `_unchained` events, linked behind `prev` (`event_digest`'s hashes)."""
+    sha256 = hashlib.sha256
+    rows = []
+    for values, payload in unchained:
+        values["prev_hash"] = prev
         values["hash"] = prev = sha256((prev + payload).encode()).hexdigest()
         rows.append(_as_row(values))
     return rows
@@ -274,12 +288,25 @@ def audit_events_append(events: Iterable[dict[str, Any]]) -> int:
     on PostgreSQL (multi-row INSERTs elsewhere), with no model instance built or returned;
     returns the number of events written. One lock of the chain head, held to the end of
     the caller's transaction."""
-    specs = list(events)
-    if not specs:
+    return audit_events_append_prepared(audit_events_prepare(events))
+
+
+def audit_events_prepare(events: Iterable[dict[str, Any]]) -> list:
+    """The first half of `audit_events_append`: each event's fields and hash payload, which do
+    not depend on the chain (no query, no lock). A caller can build them while the database
+    works on something else (retention: while its batch's UPDATEs run) and hand them to
+    `audit_events_append_prepared`, in the same transaction as the change they record."""
+    return _unchained(events)
+
+
+def audit_events_append_prepared(prepared: list) -> int:
+    """The second half of `audit_events_append`: lock the chain head, link the prepared events
+    behind it, write them (COPY on PostgreSQL) and move the head; returns the count."""
+    if not prepared:
         return 0
     # No savepoint (as audit_event_write): a failed write must fail the change it records.
     with transaction.atomic(savepoint=False):
-        rows = _chained_rows(specs, _locked_head_hash())
+        rows = _chain(prepared, _locked_head_hash())
         if connection.vendor == "postgresql":
             _copy_rows(rows)
         else:

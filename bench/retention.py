@@ -4,7 +4,7 @@
 Not a test. Creates its own database (default `steward_bench_retention`), migrates it and
 bulk-loads N versions (`--versions`, default 100,000) with COPY: N/100 models of 100 versions
 each, in 2 catalogs x 4 schemas, created over the last two years, the oldest 30 of each model
-already ARCHIVED (half of them by retention, with a VersionRetention row; half by hand). Both
+already ARCHIVED (half of them by retention, with `archived_at` set; half by hand). Both
 catalogs carry the policy "archive after 180 days, keep the newest 3, delete 365 days after
 archiving". Some versions hold an alias, sit in Staging or Production, are the target of a
 pending promotion request or are under legal hold (on the version or its model), so every
@@ -127,7 +127,6 @@ from registry.models import (  # noqa: E402
     RegisteredModel,
     RetentionPolicy,
     RetentionRun,
-    VersionRetention,
 )
 
 Lifecycle = ModelVersion.Lifecycle
@@ -205,7 +204,6 @@ def build(n_versions: int, rng: random.Random, now: dt.datetime) -> dict:
     expected = {"archive": 0, "delete": 0, "keep": 0}
     protected_ids: list[uuid.UUID] = []
     aliases, requests, holds = [], [], []
-    retention_rows = []
     archive_cut = now - dt.timedelta(days=ARCHIVE_AFTER)
     delete_cut = now - dt.timedelta(days=DELETE_AFTER)
     step = dt.timedelta(days=SPAN_DAYS / PER_MODEL)
@@ -225,12 +223,12 @@ def build(n_versions: int, rng: random.Random, now: dt.datetime) -> dict:
                 created = start + step * (v - 1)
                 updated = created
                 lifecycle = Lifecycle.ACTIVE
-                archived_when = None
+                archived_when = archived_at = None
                 if v <= ARCHIVED_OLDEST:
                     lifecycle = Lifecycle.ARCHIVED
                     archived_when = updated = created + dt.timedelta(days=ARCHIVE_AFTER)
                     if v % 2 == 0:  # archived by retention; odd: by hand (updated_at counts)
-                        retention_rows.append((vid, archived_when, "PRESENT"))
+                        archived_at = archived_when
                 why = protect.get(v)
                 stage = {"production": "Production", "staging": "Staging"}.get(why, "None")
                 if why == "alias":
@@ -279,6 +277,7 @@ def build(n_versions: int, rng: random.Random, now: dt.datetime) -> dict:
                     "bench",
                     updated,
                     "bench",
+                    archived_at,
                 )
 
     cols = [
@@ -299,14 +298,10 @@ def build(n_versions: int, rng: random.Random, now: dt.datetime) -> dict:
         "created_by",
         "updated_at",
         "updated_by",
+        "archived_at",
     ]
     with transaction.atomic():
         loaded = copy_rows(ModelVersion._meta.db_table, cols, versions())
-        copy_rows(
-            VersionRetention._meta.db_table,
-            ["version_id", "archived_at", "files"],
-            retention_rows,
-        )
         # one tag per version, every fourth version (retention deletes a deleted version's tags)
         with connection.cursor() as cur:
             cur.execute(

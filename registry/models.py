@@ -76,7 +76,11 @@ class ModelVersion(models.Model):
         ARCHIVED = "Archived"
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    model = models.ForeignKey(RegisteredModel, on_delete=models.CASCADE, related_name="versions")
+    # No index of its own: `uniq_model_version` (model, version) serves every lookup by model,
+    # and a second index was one more write per inserted or moved row.
+    model = models.ForeignKey(
+        RegisteredModel, on_delete=models.CASCADE, related_name="versions", db_index=False
+    )
     version = models.PositiveIntegerField()
     status = models.CharField(
         max_length=32, choices=Status.choices, default=Status.PENDING_REGISTRATION
@@ -97,6 +101,10 @@ class ModelVersion(models.Model):
     created_by = models.CharField(max_length=150, blank=True, default="")
     updated_at = models.DateTimeField(auto_now=True)
     updated_by = models.CharField(max_length=150, blank=True, default="")
+    # When retention archived it (set by the archiving UPDATE itself); null for a version
+    # archived by hand, whose `updated_at` then counts for the "delete N days after archiving"
+    # rule. Not indexed: the rule reads it only for rows already selected by model.
+    archived_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         constraints = [
@@ -469,13 +477,14 @@ class LegalHold(models.Model):
 
 
 class VersionRetention(models.Model):
-    """What retention did to one version, and where its file removal stands.
+    """Where the file removal of a deleted version stands.
 
     A delete commits the tombstone (lifecycle DELETED) first; the reconciler then removes the
     files and records `files` REMOVED (with `deleted_at`). A committed DELETED version whose
     row does not say REMOVED (a crash in between, a manual delete whose after-commit removal
     did not run, or a row still saying PENDING_DELETE from before) is what the reconciler
-    finishes."""
+    finishes. When retention archived a version is `ModelVersion.archived_at` (and which
+    policy did it, the archive's audit event), so archiving writes no row here."""
 
     class Files(models.TextChoices):
         PRESENT = "PRESENT"
@@ -485,13 +494,9 @@ class VersionRetention(models.Model):
     version = models.OneToOneField(
         ModelVersion, primary_key=True, on_delete=models.CASCADE, related_name="retention"
     )
-    archived_at = models.DateTimeField(null=True, blank=True)
     deleted_at = models.DateTimeField(null=True, blank=True)
     files = models.CharField(max_length=16, choices=Files.choices, default=Files.PRESENT)
     files_removed_at = models.DateTimeField(null=True, blank=True)
-    policy = models.ForeignKey(
-        RetentionPolicy, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
 
     class Meta:
         indexes = [models.Index(fields=["files"])]

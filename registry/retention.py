@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from itertools import islice
 
-from django.db.models import Exists, F, OuterRef, Q, QuerySet, Subquery, Window
+from django.db.models import Exists, F, OuterRef, Q, QuerySet, Window
 from django.db.models.functions import Coalesce, RowNumber
 
 from core.errors import InvalidParameter
@@ -38,7 +38,6 @@ from registry.models import (
     PromotionRequest,
     RegisteredModel,
     RetentionPolicy,
-    VersionRetention,
 )
 
 ARCHIVE = "archive"
@@ -280,20 +279,9 @@ def due_versions(pairs: list[Pair], now: datetime, *, after: tuple | None = None
         return ModelVersion.objects.none()
     qs = (
         ModelVersion.objects.exclude(status=Status.PENDING_REGISTRATION)
-        # Archived by retention: when it did. Archived otherwise: the row's last change.
-        # A correlated subquery (one index probe, for ARCHIVED rows only), not a join: the
-        # planner hashes the whole retention table for a join, on every batch, and that
-        # table grows with every version archived.
-        .annotate(
-            archived_when=Coalesce(
-                Subquery(
-                    VersionRetention.objects.filter(version_id=OuterRef("pk")).values(
-                        "archived_at"
-                    )[:1]
-                ),
-                "updated_at",
-            )
-        )
+        # Archived by retention: when it did (set by the archiving UPDATE). Archived
+        # otherwise: the row's last change. Both on the row itself.
+        .annotate(archived_when=Coalesce("archived_at", "updated_at"))
         .filter(rules)
     )
     if after is not None:

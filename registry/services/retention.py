@@ -13,9 +13,9 @@ built to survive crashes and to run on several workers at once:
   due versions of all of them in one statement, `FOR UPDATE SKIP LOCKED`, at most a
   batch-size. Another worker skips the rows this one holds, and PostgreSQL re-checks the
   statement's conditions on the row versions it locks, so two workers never act on the same
-  version and a version already handled is no longer due. The updates, the retention
-  records, the tags and the audit events of the batch are a fixed number of set-based
-  statements, whatever its size.
+  version and a version already handled is no longer due. The updates (an archive
+  sets the version's `archived_at` in the same UPDATE), the tags and the audit events of the
+  batch are a fixed number of set-based statements, whatever its size.
 - A batch commits its actions, their audit events and the run's counters together; a crash
   loses the batch in flight, nothing else, and a rerun (the task is `acks_late`, redelivered
   after a worker dies) finds the rest still due. Nothing is done twice.
@@ -47,7 +47,11 @@ from django.db.models import F, Q
 from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
-from audit.services import audit_event_write, audit_events_append
+from audit.services import (
+    audit_event_write,
+    audit_events_append_prepared,
+    audit_events_prepare,
+)
 from catalog import authz
 from catalog.privileges import Privilege, SecurableType
 from catalog.selectors import parse_securable_type, securable_lookup
@@ -414,49 +418,6 @@ def _write_all(writes: list[tuple[str, list]]) -> None:
             cursor.execute(f"WITH {parts} SELECT 1", [p for _, ps in writes for p in ps])
 
 
-def _upsert_retention(writes: list, rows: list[tuple], **values) -> None:
-    """Create or update the VersionRetention rows of (version id, policy id) pairs, setting
-    `values` (and the policy, unless every policy id is None); the other fields keep their
-    value, or their default in a new row. On PostgreSQL one INSERT ... SELECT FROM unnest ...
-    ON CONFLICT statement, whatever the number of rows, appended to `writes` (`_write_all`);
-    elsewhere written now."""
-    if not rows:
-        return
-    with_policy = any(policy_id is not None for _, policy_id in rows)
-    update = [*values, *(["policy"] if with_policy else [])]
-    if connection.vendor != "postgresql":
-        VersionRetention.objects.bulk_create(
-            [VersionRetention(version_id=v, policy_id=p, **values) for v, p in rows],
-            update_conflicts=True,
-            unique_fields=["version"],
-            update_fields=update,
-        )
-        return
-    meta = VersionRetention._meta
-    defaults = {
-        f.name: f.get_default() for f in meta.concrete_fields if f.name not in ("version", "policy")
-    }
-    fields = {**defaults, **values}
-    columns = [meta.get_field(name).column for name in fields]
-    version_col, policy_col = meta.get_field("version").column, meta.get_field("policy").column
-    sets = ", ".join(f'"{c}" = EXCLUDED."{c}"' for c in (meta.get_field(n).column for n in update))
-    writes.append(
-        (
-            f'INSERT INTO "{meta.db_table}" ("{version_col}", "{policy_col}", '
-            + ", ".join(f'"{c}"' for c in columns)
-            + ") SELECT v, p, "
-            + ", ".join(["%s"] * len(columns))
-            + " FROM unnest(%s::uuid[], %s::uuid[]) AS t(v, p) "
-            f'ON CONFLICT ("{version_col}") DO UPDATE SET {sets}',
-            [
-                *fields.values(),
-                _uuid_array(v for v, _ in rows),
-                _uuid_array(p for _, p in rows),
-            ],
-        )
-    )
-
-
 def _update_versions(writes: list, ids: list, **values) -> None:
     """Set `values` on these versions: on PostgreSQL one UPDATE with the ids as one array
     parameter (`= ANY`), which the planner answers with the primary key index, appended to
@@ -506,12 +467,13 @@ def _act(items: list[PlanItem], run: RetentionRun, worker: str) -> tuple[int, in
     writes: list = []  # PostgreSQL: run together as one statement
     if archive:
         ids = [str(i.version_id) for i in archive]
+        # When it was archived goes on the version row, in the same UPDATE: no second row.
         _update_versions(
-            writes, ids, lifecycle=Lifecycle.ARCHIVED, updated_by=SYSTEM, updated_at=now
-        )
-        _upsert_retention(
             writes,
-            [(pk, _text_id(i.policy_id)) for pk, i in zip(ids, archive, strict=True)],
+            ids,
+            lifecycle=Lifecycle.ARCHIVED,
+            updated_by=SYSTEM,
+            updated_at=now,
             archived_at=now,
         )
     if delete:
@@ -529,12 +491,23 @@ def _act(items: list[PlanItem], run: RetentionRun, worker: str) -> tuple[int, in
         _delete_tags(writes, ids)
     if archive or delete:
         _count(writes, run, archived=len(archive), deleted=len(delete))
-    _write_all(writes)
     _notify_webhooks(archive + delete)
+    specs = (_audit_spec(item, run, worker) for item in archive + delete)
+    if writes and connection.vendor == "postgresql":
+        # Pipeline mode: the batch's one write statement goes to the server without waiting
+        # for it, and the audit events' fields and hash payloads (which do not depend on the
+        # chain) are built meanwhile; leaving the block waits for the statement (and raises
+        # its error, as Django's, which rolls the batch back).
+        with connection.wrap_database_errors, connection.connection.pipeline():
+            _write_all(writes)
+            prepared = audit_events_prepare(specs)
+    else:
+        _write_all(writes)
+        prepared = audit_events_prepare(specs)
     # Audit events last: each locks the audit chain head until commit, so writing them at
     # the end keeps other workers' batches waiting for the shortest time.
     # One event per version, chained in order, with one lock of the chain head per batch.
-    audit_events_append(_audit_spec(item, run, worker) for item in archive + delete)
+    audit_events_append_prepared(prepared)
     return len(archive), len(delete)
 
 
@@ -728,8 +701,8 @@ def _mark_removed(writes: list, rows: list[tuple], now: datetime) -> None:
     table = meta.db_table
     writes.append(
         (
-            f'INSERT INTO "{table}" (version_id, policy_id, archived_at, deleted_at, files, '
-            "files_removed_at) SELECT v, NULL, NULL, d, %s, %s "
+            f'INSERT INTO "{table}" (version_id, deleted_at, files, files_removed_at) '
+            "SELECT v, d, %s, %s "
             "FROM unnest(%s::uuid[], %s::timestamptz[]) AS t(v, d) "
             "ON CONFLICT (version_id) DO UPDATE SET files = EXCLUDED.files, "
             "files_removed_at = EXCLUDED.files_removed_at, "

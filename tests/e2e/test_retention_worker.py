@@ -222,9 +222,8 @@ def due_versions(tree, make_user, grant, request):
         old = timezone.now() - timedelta(days=100)
         ModelVersion.objects.update(created_at=old)
         deleting = list(ModelVersion.objects.filter(model__full_name="main.ml.d"))
-        ModelVersion.objects.filter(pk__in=[v.pk for v in deleting]).update(lifecycle="ARCHIVED")
-        VersionRetention.objects.bulk_create(
-            [VersionRetention(version=v, archived_at=old) for v in deleting]
+        ModelVersion.objects.filter(pk__in=[v.pk for v in deleting]).update(
+            lifecycle="ARCHIVED", archived_at=old
         )
         retention_services.retention_policy_create(
             actor=Actor.system(dana),

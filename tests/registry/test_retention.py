@@ -9,6 +9,8 @@ from datetime import timedelta
 
 import pytest
 from django.core.management import call_command
+from django.db import DatabaseError, connection
+from django.db.models import F
 from django.utils import timezone
 
 from audit.models import AuditEvent
@@ -73,8 +75,9 @@ def policy(team, securable_type="catalog", full_name="main", **rules):
 def archived_ago(version: ModelVersion, days: int) -> None:
     """Make `version` ARCHIVED, by retention, `days` ago."""
     when = timezone.now() - timedelta(days=days)
-    ModelVersion.objects.filter(pk=version.pk).update(lifecycle=Lifecycle.ARCHIVED)
-    VersionRetention.objects.update_or_create(version=version, defaults={"archived_at": when})
+    ModelVersion.objects.filter(pk=version.pk).update(
+        lifecycle=Lifecycle.ARCHIVED, archived_at=when
+    )
 
 
 def state(version: ModelVersion) -> str:
@@ -118,7 +121,9 @@ def test_archives_active_versions_older_than_n_days(team, make_versions):
     assert (event.actor, event.auth_method, event.securable) == ("system", "task", M)
     assert event.details["version"] == old.version and event.details["by"] == "retention"
     assert event.details["run"] == str(result.pk)
-    assert VersionRetention.objects.get(version=old).archived_at is not None
+    archived = ModelVersion.objects.get(pk=old.pk)
+    assert archived.archived_at == archived.updated_at, "set by the archiving UPDATE"
+    assert not VersionRetention.objects.filter(version=old).exists(), "no second row"
 
 
 def test_keeps_the_newest_k_ready_versions(team, make_versions):
@@ -408,6 +413,37 @@ def test_a_crash_mid_batch_loses_only_that_batch_and_the_rerun_completes(
         assert has_files(version) == (version.lifecycle != Lifecycle.DELETED), version
 
 
+def test_delete_counts_from_retentions_archive_time_or_a_manual_archives_last_change(
+    team, make_versions
+):
+    """`archived_at` (retention's archive) counts, not a later change of the row; a version
+    archived by hand (no `archived_at`) counts from its last change. The dry run agrees."""
+    by_retention, changed_since, by_hand, by_hand_recent = make_versions(4)
+    archived_ago(by_retention, 10)
+    archived_ago(changed_since, 3)  # archived 3 days ago, its row touched 10 days ago
+    ModelVersion.objects.filter(pk=changed_since.pk).update(
+        updated_at=timezone.now() - timedelta(days=10)
+    )
+    for version, days in ((by_hand, 10), (by_hand_recent, 3)):
+        ModelVersion.objects.filter(pk=version.pk).update(
+            lifecycle=Lifecycle.ARCHIVED, updated_at=timezone.now() - timedelta(days=days)
+        )
+    policy(team, delete_after_days=7)
+    planned = acted(dry())
+    _, seen = run()
+    assert (
+        planned
+        == acted(seen)
+        == sorted((str(v.pk), retention.DELETE) for v in (by_retention, by_hand))
+    )
+    assert [state(v) for v in (by_retention, changed_since, by_hand, by_hand_recent)] == [
+        "DELETED",
+        "ARCHIVED",
+        "DELETED",
+        "ARCHIVED",
+    ]
+
+
 def test_reconciler_finishes_file_removal_a_crash_interrupted(team, make_versions, monkeypatch):
     due, manual = make_versions(2)
     archived_ago(due, 30)
@@ -420,7 +456,7 @@ def test_reconciler_finishes_file_removal_a_crash_interrupted(team, make_version
     run()
     # The tombstone is committed, the removal not confirmed: the reconciler's to finish.
     assert state(due) == Lifecycle.DELETED and has_files(due)
-    assert VersionRetention.objects.get(version=due).files != "REMOVED"
+    assert not VersionRetention.objects.filter(version=due, files="REMOVED").exists()
     assert retention_services.retention_files_reconcile() == 0  # storage still down
     # A manual delete whose after-commit removal never ran (the process died).
     ModelVersion.objects.filter(pk=manual.pk).update(lifecycle=Lifecycle.DELETED)
@@ -438,7 +474,7 @@ def test_reconciler_confirms_a_tombstone_without_files_without_walking_its_stora
 ):
     """Local storage: a tombstone whose directory is gone is confirmed REMOVED without a
     per-version walk; one with files is walked and emptied. A version archived by retention
-    (its record says PRESENT) and then deleted by hand is reconciled too."""
+    (its `archived_at` set, no retention record) and then deleted by hand is reconciled too."""
     gone, stored = make_versions(2)
     archived_ago(gone, 30)
     shutil.rmtree(storage.artifact_root() / storage.version_prefix(gone))
@@ -452,6 +488,33 @@ def test_reconciler_confirms_a_tombstone_without_files_without_walking_its_stora
     assert walked == [storage.version_prefix(stored)] and not has_files(stored)
     assert set(VersionRetention.objects.values_list("files", flat=True)) == {"REMOVED"}
     assert retention_services.retention_files_reconcile() == 0
+
+
+def test_a_failing_batch_write_rolls_the_whole_batch_back(team, make_versions, monkeypatch):
+    """The batch's write statement (sent in pipeline mode on PostgreSQL) fails: the error
+    surfaces as Django's, nothing of the batch stays (no archive, no audit event) and the
+    next run does it."""
+    old = make_versions(1, age_days=40)[0]
+    policy(team, archive_after_days=30)
+    real = retention_services._count
+
+    def failing(writes, run, **added):
+        if connection.vendor == "postgresql":
+            writes.append(
+                ("UPDATE registry_retentionrun SET archived = archived / 0 WHERE id = %s", [run.pk])
+            )
+        else:  # NULL into a NOT NULL column
+            RetentionRun.objects.filter(pk=run.pk).update(archived=F("archived") / 0)
+
+    monkeypatch.setattr(retention_services, "_count", failing)
+    with pytest.raises(DatabaseError):
+        run()
+    assert state(old) == Lifecycle.ACTIVE and not events().exists()
+    assert ModelVersion.objects.get(pk=old.pk).archived_at is None
+    monkeypatch.setattr(retention_services, "_count", real)
+    result, _ = run()
+    assert state(old) == Lifecycle.ARCHIVED and result.archived == 1
+    assert events("model_version.archive").count() == 1
 
 
 def test_every_run_starts_by_reconciling(team, make_versions):
