@@ -811,8 +811,8 @@ def main() -> None:
     )
     work = Path(tempfile.mkdtemp(prefix="bench-mlflow-registry-"))
     servers = ["uvicorn", "gunicorn"] if args.mlflow_server == "both" else [args.mlflow_server]
-    steward = [("Steward", lambda: Steward(args, work))]
-    mlflows = [(f"MLflow-{s}", lambda s=s: MLflow(args, work, s)) for s in servers]
+    steward = [("Steward", lambda w: Steward(args, w))]
+    mlflows = [(f"MLflow-{s}", lambda w, s=s: MLflow(args, w, s)) for s in servers]
     order = steward + mlflows if args.order == "steward-first" else mlflows + steward
     if args.only:
         order = steward if args.only == "steward" else mlflows
@@ -822,8 +822,10 @@ def main() -> None:
         for n in range(max(1, args.rounds)):
             if n:
                 print(f"round {n + 1} of {args.rounds}", flush=True)
+            here = work / f"round-{n + 1}"  # each round's servers get fresh directories
+            here.mkdir()
             for name, make in order:
-                result = run_side(make, args, work)
+                result = run_side(lambda make=make, here=here: make(here), args, here)
                 rounds.setdefault(name, []).append(result["elapsed"])
                 if name not in results or result["elapsed"] < results[name]["elapsed"]:
                     results[name] = result
