@@ -94,14 +94,17 @@ def group_closure(*, user_id: int | None = None, group_ids: Iterable[int] = ()) 
         return {row[0]: row[1] for row in cursor.fetchall()}
 
 
+def _active(user) -> bool:
+    return user is not None and user.is_authenticated and user.is_active
+
+
 def principals_for_user(user) -> Principals:
-    if user is None or not user.is_authenticated or not user.is_active:
-        return Principals(None, frozenset(), False)
-    return _principals(user, group_closure(user_id=user.pk))
+    return _principals(user, group_closure(user_id=user.pk) if _active(user) else {})
 
 
 def _principals(user, groups: dict[int, str]) -> Principals:
-    if user is None or not user.is_authenticated or not user.is_active:
+    """A user's principal set from its group closure (`groups`: id -> name)."""
+    if not _active(user):
         return Principals(None, frozenset(), False)
     admin = user.is_superuser or settings.STEWARD_ADMIN_GROUP in groups.values()
     return Principals(user.pk, frozenset(groups), admin)

@@ -42,11 +42,14 @@ class Part:
     def attnames(self) -> list[str]:
         return [f.attname for f in self.concrete]
 
-    def converters(self) -> list[list]:
+    def converters(self) -> list[tuple]:
+        """(column expression, its converters) per field, as the ORM's compiler applies them."""
         out = []
         for f in self.concrete:
             col = f.get_col(self.alias)
-            out.append(connection.ops.get_db_converters(col) + f.get_db_converters(connection))
+            out.append(
+                (col, connection.ops.get_db_converters(col) + f.get_db_converters(connection))
+            )
         return out
 
 
@@ -67,9 +70,9 @@ def build(parts: list[Part], row) -> list:
             built.append(None)
             instances[part.alias] = None
             continue
-        for i, (convs, f) in enumerate(zip(_converters(part), part.concrete, strict=True)):
+        for i, (col, convs) in enumerate(_converters(part)):
             for conv in convs:
-                values[i] = conv(values[i], f.get_col(part.alias), connection)
+                values[i] = conv(values[i], col, connection)
         obj = part.model.from_db(connection.alias, part.attnames, values)
         instances[part.alias] = obj
         built.append(obj)
@@ -81,10 +84,10 @@ def build(parts: list[Part], row) -> list:
     return built
 
 
-_CONVERTERS: dict[tuple[str, int], list[list]] = {}
+_CONVERTERS: dict[tuple[str, int], list[tuple]] = {}
 
 
-def _converters(part: Part) -> list[list]:
+def _converters(part: Part) -> list[tuple]:
     key = (connection.vendor, id(part))
     found = _CONVERTERS.get(key)
     if found is None:
