@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 
 import yaml
+from django.utils.functional import empty
 
 from core.errors import FailedPrecondition
-from registry.storage import artifact_storage, join
+from registry.storage import SafeFileSystemStorage, artifact_storage, join
 
 # libyaml's safe loader when PyYAML was built with it (same safe subset, ~10x faster).
 _SafeLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -55,8 +57,51 @@ def tree_digest(prefix: str) -> tuple[str, list[str]]:
     return digest.hexdigest(), files
 
 
+def _local_storage() -> SafeFileSystemStorage | None:
+    """The store itself when it is local disk (the lazy object set up if need be)."""
+    if artifact_storage._wrapped is empty:
+        artifact_storage._setup()
+    wrapped = artifact_storage._wrapped
+    return wrapped if isinstance(wrapped, SafeFileSystemStorage) else None
+
+
+def local_files(prefix: str) -> list[tuple[str, str, int]] | None:
+    """On local disk: every file below `prefix` as (relative path, absolute path, size),
+    sorted by relative path, from one `scandir` per directory and one resolved-path check of
+    `prefix` itself (SafeFileSystemStorage.path). None when the store is not local disk, or
+    when anything below is a symbolic link or neither a file nor a directory: callers then go
+    through the storage API, which resolves and checks every path on its own."""
+    storage = _local_storage()
+    if storage is None:
+        return None
+    root = storage.path(prefix)  # refuses a prefix resolving outside the store
+    out: list[tuple[str, str, int]] = []
+    stack = [("", root)]
+    while stack:
+        relative, folder = stack.pop()
+        try:
+            entries = list(os.scandir(folder))
+        except (FileNotFoundError, NotADirectoryError):
+            continue
+        for entry in entries:
+            name = f"{relative}/{entry.name}" if relative else entry.name
+            if entry.is_symlink():
+                return None
+            if entry.is_dir(follow_symlinks=False):
+                stack.append((name, entry.path))
+            elif entry.is_file(follow_symlinks=False):
+                out.append((name, entry.path, entry.stat(follow_symlinks=False).st_size))
+            else:
+                return None
+    out.sort()
+    return out
+
+
 def tree_within(prefix: str, limit: int) -> bool:
     """Do the files below `prefix` add up to at most `limit` bytes? Stops counting past it."""
+    local = local_files(prefix)
+    if local is not None:
+        return sum(size for _, _, size in local) <= limit
     total = 0
     for relative in walk(prefix):
         total += artifact_storage.size(join(prefix, relative))
@@ -76,6 +121,57 @@ def copy_tree(source_prefix: str, target_prefix: str) -> int:
             artifact_storage.save(target, handle)
         count += 1
     return count
+
+
+def copy_and_inspect(source_prefix: str, target_prefix: str) -> tuple[int, VersionFacts]:
+    """Copy every file below `source_prefix` to `target_prefix`, then digest and inspect the
+    copy as `inspect_version_files` does (same digest, same facts). On local disk in one pass:
+    each file is read once and hashed while it is written, with no per-file path resolution
+    (`local_files` checked the tree); elsewhere `copy_tree`, then `inspect_version_files`."""
+    local = local_files(source_prefix)
+    if local is None:
+        copied = copy_tree(source_prefix, target_prefix)
+        if copied == 0:
+            raise FileNotFoundError(f"no files under the source ({source_prefix})")
+        return copied, inspect_version_files(target_prefix)
+    if not local:
+        raise FileNotFoundError(f"no files under the source ({source_prefix})")
+    storage = _local_storage()
+    target_root = storage.path(target_prefix)  # refuses a target outside the store
+    dir_mode = storage.directory_permissions_mode
+    file_mode = storage.file_permissions_mode
+    hashes = []
+    for relative, source, _ in local:
+        target = os.path.join(target_root, *relative.split("/"))
+        folder = os.path.dirname(target)
+        if dir_mode is not None:
+            old_umask = os.umask(0o777 & ~dir_mode)
+            try:
+                os.makedirs(folder, dir_mode, exist_ok=True)
+            finally:
+                os.umask(old_umask)
+        else:
+            os.makedirs(folder, exist_ok=True)
+        hashes.append((relative, _copy_file_local(source, target, file_mode)))
+    tree = hashlib.sha256()
+    for relative, file_hash in hashes:
+        tree.update(f"{relative}\0{file_hash}\n".encode())
+    files = [relative for relative, _ in hashes]
+    return len(files), _facts(target_prefix, tree.hexdigest(), files)
+
+
+def _copy_file_local(source: str, target: str, file_mode: int | None) -> str:
+    """Copy one file on local disk (never through a link at the target), hashing what it
+    writes; returns the SHA-256."""
+    digest = hashlib.sha256()
+    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0)
+    with open(source, "rb") as reader, os.fdopen(os.open(target, flags, 0o666), "wb") as out:
+        for chunk in iter(lambda: reader.read(1 << 20), b""):
+            digest.update(chunk)
+            out.write(chunk)
+    if file_mode is not None:
+        os.chmod(target, file_mode)
+    return digest.hexdigest()
 
 
 def delete_tree(prefix: str) -> int:
@@ -104,6 +200,10 @@ class VersionFacts:
 def inspect_version_files(prefix: str) -> VersionFacts:
     """Digest the version's files and read signature and input example from its MLmodel."""
     digest, files = tree_digest(prefix)
+    return _facts(prefix, digest, files)
+
+
+def _facts(prefix: str, digest: str, files: list[str]) -> VersionFacts:
     if not files:
         raise FailedPrecondition("The version's storage location holds no files yet.")
     signature = input_example = None

@@ -17,11 +17,14 @@ Rules (docs: README "Tracking"):
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
+from django.db import connection
 from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet
 
 from catalog import authz
+from core import rows
 from core.actor import Actor
 from core.errors import InvalidParameter, NotFound, PermissionDenied
 from core.pagination import decode_token, encode_token
@@ -157,17 +160,38 @@ def experiment_lookup(experiment_id: Any, *, for_update: bool = False) -> Experi
     return obj
 
 
+_RUN_PARTS = [
+    rows.Part(Run, "r"),
+    rows.Part(Experiment, "e", attach=("r", "experiment")),
+]
+
+
+@functools.cache
+def _run_sql() -> str:
+    run, exp = Run._meta, Experiment._meta
+    fk = run.get_field("experiment").column
+    return (
+        f'SELECT {rows.select_list(_RUN_PARTS)} FROM "{run.db_table}" r '
+        f'JOIN "{exp.db_table}" e ON e."{exp.pk.column}" = r."{fk}" '
+        f'WHERE r."{run.pk.column}" = %s'
+    )
+
+
 def run_lookup(run_id: Any, *, for_update: bool = False) -> Run:
-    """A run by id without authorization (internal: callers check)."""
+    """A run by id without authorization (internal: callers check), with its experiment:
+    every caller checks access on it next. One raw SELECT whose text is built once (the
+    registry resolves a run on every version it registers); `for_update` locks the run's row
+    only."""
     key = validation.run_id(run_id)
-    # Its experiment too: every caller checks access on it next (locking only the run).
-    qs = Run.objects.select_related("experiment")
-    if for_update:
-        qs = qs.select_for_update(of=("self",))
-    obj = qs.filter(pk=key).first()
-    if obj is None:
+    sql = _run_sql()
+    if for_update and connection.features.has_select_for_update_of:
+        sql += " FOR UPDATE OF r"
+    elif for_update and connection.features.has_select_for_update:
+        sql += " FOR UPDATE"
+    row = rows.fetch_one(sql, [key])
+    if row is None:
         raise _denied(NotFound(f"Run with id={key} not found"), "run", key, READ)
-    return obj
+    return rows.build(_RUN_PARTS, row)[0]
 
 
 def logged_model_lookup(model_id: Any, *, for_update: bool = False) -> LoggedModel:

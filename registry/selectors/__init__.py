@@ -4,6 +4,7 @@ from registry.selectors.models import registered_model_get, registered_model_lis
 from registry.selectors.search import (
     latest_versions_of,
     model_aliases_of,
+    model_extras,
     model_version_latest,
     model_version_search,
     parse_stages,
@@ -16,6 +17,7 @@ from registry.selectors.versions import (
     model_version_by_alias,
     model_version_get,
     model_version_list,
+    version_extras,
 )
 
 __all__ = [
@@ -23,6 +25,7 @@ __all__ = [
     "aliases_of",
     "latest_versions_of",
     "model_aliases_of",
+    "model_extras",
     "model_version_by_alias",
     "model_version_get",
     "model_version_latest",
@@ -33,4 +36,5 @@ __all__ = [
     "registered_model_get",
     "registered_model_list",
     "registered_model_search",
+    "version_extras",
 ]

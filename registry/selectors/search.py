@@ -7,11 +7,15 @@ name is decided here. Results are only what the actor may see (authz.visible_mod
 
 from __future__ import annotations
 
+import functools
+from dataclasses import dataclass, field
+
 from django.conf import settings
 from django.db import connection
-from django.db.models import Exists, F, OuterRef, Q, Subquery
+from django.db.models import Exists, F, OuterRef, Q
 
 from catalog import authz
+from core import rows
 from core.actor import Actor
 from core.errors import InvalidParameter
 from core.names import split_full_name
@@ -25,7 +29,7 @@ from registry.models import (
     RegisteredModelTag,
 )
 from registry.selectors.versions import _visible_model
-from registry.services.versions import expire_if_overdue
+from registry.services.versions import expire_if_overdue, prefetched_tags
 from tracking.search import Clause, bad, parse_filter, parse_order_by, string_condition
 
 STAGE_ORDER = [s.value for s in ModelVersion.Stage]
@@ -210,7 +214,6 @@ def registered_model_search(
     qs = (
         authz.visible_models(actor, RegisteredModel.objects.filter(q))
         .select_related("schema__catalog")
-        .prefetch_related("tags")
         .order_by(*ordering)
     )
     return _offset_page(qs, max_results=_max_results(max_results), page_token=page_token)
@@ -231,8 +234,7 @@ def model_version_search(
     qs = (
         ModelVersion.objects.filter(q, model__in=visible)
         .exclude(lifecycle=ModelVersion.Lifecycle.DELETED)
-        .select_related("model__schema__catalog")
-        .prefetch_related("tags")
+        .select_related("model")  # rendering needs the model's name, not its parents
         .order_by(*ordering)
     )
     items, token = _offset_page(qs, max_results=_max_results(max_results), page_token=page_token)
@@ -243,32 +245,124 @@ def model_version_search(
 
 def latest_versions_of(models, stages: list[str] | None = None) -> dict:
     """model id -> the latest active version in each stage, in stage order (for rendering;
-    callers pass models the actor may see). Two queries for any number of models."""
-    stages = stages or list(STAGE_ORDER)
-    active = ModelVersion.Lifecycle.ACTIVE
-    models = list(models)
-    by_pk = {m.pk: m for m in models}
-    base = ModelVersion.objects.filter(model__in=models, stage__in=stages, lifecycle=active)
-    if connection.features.can_distinct_on_fields:
-        # PostgreSQL: one pass over the models' versions, newest first per (model, stage).
-        found = base.order_by("model_id", "stage", "-version").distinct("model_id", "stage")
+    callers pass models the actor may see), tags loaded, the caller's model instances
+    attached. One statement for any number of models (`model_extras`)."""
+    return model_extras(models, stages).latest
+
+
+def model_aliases_of(models) -> dict:
+    """model id -> [(alias, version number)] sorted by alias, for rendering; one statement."""
+    return model_extras(models).aliases
+
+
+@dataclass
+class ModelExtras:
+    """What rendering registered models needs besides their rows, by model id: tags
+    [(key, value)] sorted by key, aliases [(alias, version number)] sorted by alias, the
+    latest active version per stage (instances in stage order, tags loaded), and by version
+    id the aliases of those versions."""
+
+    tags: dict = field(default_factory=dict)
+    aliases: dict = field(default_factory=dict)
+    latest: dict = field(default_factory=dict)
+    version_aliases: dict = field(default_factory=dict)
+
+
+_VERSION = rows.Part(ModelVersion, "v")
+
+
+@functools.cache
+def _extras_sql(vendor: str, n_models: int, n_stages: int) -> str:
+    """One statement: the latest versions (a window function, which PostgreSQL and SQLite
+    share), then the latest versions' tags, the model tags and the aliases as further rows of
+    the same shape: (kind, model id, text, text, number, version id, version columns...).
+    On PostgreSQL the id and stage lists are array parameters, so there is one text (and
+    one prepared statement) for any number of models."""
+    vt, vtag, mtag, alias = (
+        m._meta.db_table for m in (ModelVersion, ModelVersionTag, RegisteredModelTag, ModelAlias)
+    )
+    if vendor == "postgresql":
+        models_in = stages_in = "= ANY(%s)"
     else:
-        newest = (
-            ModelVersion.objects.filter(
-                model=OuterRef("model"), stage=OuterRef("stage"), lifecycle=active
+        models_in = "IN (" + ", ".join(["%s"] * n_models) + ")"
+        stages_in = "IN (" + ", ".join(["%s"] * n_stages) + ")"
+    nulls = ", ".join(["NULL"] * len(_VERSION.concrete))
+    return (
+        "WITH latest AS (SELECT * FROM (SELECT x.*, ROW_NUMBER() OVER ("
+        "PARTITION BY x.model_id, x.stage ORDER BY x.version DESC) AS rn "
+        f'FROM "{vt}" x WHERE x.model_id {models_in} AND x.lifecycle = %s '
+        f"AND x.stage {stages_in}) y WHERE y.rn = 1) "
+        # (PostgreSQL types a UNION's columns pairwise from the left: the number column is
+        # typed here, before NULLs of later parts could make it text.)
+        "SELECT 'V', v.model_id, NULL, NULL, CAST(NULL AS integer), NULL, "
+        f"{_VERSION.columns} FROM latest v "
+        f"UNION ALL SELECT 'G', v.model_id, t.key, t.value, NULL, t.version_id, {nulls} "
+        f'FROM latest v JOIN "{vtag}" t ON t.version_id = v.id '
+        f"UNION ALL SELECT 'T', t.model_id, t.key, t.value, NULL, NULL, {nulls} "
+        f'FROM "{mtag}" t WHERE t.model_id {models_in} '
+        f"UNION ALL SELECT 'A', a.model_id, a.alias, NULL, av.version, a.version_id, {nulls} "
+        f'FROM "{alias}" a JOIN "{vt}" av ON av.id = a.version_id WHERE a.model_id {models_in}'
+    )
+
+
+def model_extras(models, stages: list[str] | None = None) -> ModelExtras:
+    """Tags, aliases and latest versions per stage of these models (see ModelExtras), in one
+    raw statement whose text is built once: rendering a page of models costs one round trip
+    and no ORM query compilation."""
+    stages = list(stages or STAGE_ORDER)
+    by_pk = {m.pk: m for m in models}
+    out = ModelExtras()
+    if not by_pk:
+        return out
+    model_of = {rows.db_value(RegisteredModel, "id", pk): pk for pk in by_pk}
+    ids = list(model_of)
+    active = ModelVersion.Lifecycle.ACTIVE
+    vendor = connection.vendor
+    if vendor == "postgresql":
+        params = [ids, active, stages, ids, ids]
+    else:
+        params = [*ids, active, *stages, *ids, *ids]
+    with connection.cursor() as cursor:
+        cursor.execute(_extras_sql(vendor, len(ids), len(stages)), params)
+        found = cursor.fetchall()
+    version_tags: dict = {}  # raw version id -> [(key, value)]
+    alias_rows: list = []  # (raw version id, alias)
+    for row in found:
+        kind, model_id = row[0], model_of[row[1]]
+        if kind == "V":
+            (version,) = rows.build([_VERSION], row[6:])
+            version.model = by_pk[model_id]  # the caller's instance, parents loaded
+            expire_if_overdue(version)
+            out.latest.setdefault(model_id, []).append(version)
+        elif kind == "G":
+            version_tags.setdefault(row[5], []).append((row[2], row[3]))
+        elif kind == "T":
+            out.tags.setdefault(model_id, []).append((row[2], row[3]))
+        else:
+            out.aliases.setdefault(model_id, []).append((row[2], row[4]))
+            alias_rows.append((row[5], row[2]))
+    for pairs in (*out.tags.values(), *out.aliases.values()):
+        pairs.sort()
+    order = {stage: i for i, stage in enumerate(stages)}
+    latest_by_raw: dict = {}
+    for versions in out.latest.values():
+        versions.sort(key=lambda v: order[v.stage])
+        for version in versions:
+            raw = rows.db_value(ModelVersion, "id", version.pk)
+            latest_by_raw[raw] = version
+            prefetched_tags(
+                version,
+                [
+                    ModelVersionTag(version_id=version.pk, key=key, value=value)
+                    for key, value in sorted(version_tags.get(raw, ()))
+                ],
             )
-            .order_by("-version")
-            .values("version")[:1]
-        )
-        found = base.filter(version=Subquery(newest))
-    found = found.prefetch_related("tags")
-    out: dict = {}
-    for version in found:
-        version.model = by_pk[version.model_id]  # the caller's instance, parents loaded
-        expire_if_overdue(version)
-        out.setdefault(version.model_id, []).append(version)
-    for versions in out.values():
-        versions.sort(key=lambda v: stages.index(v.stage))
+    for raw, name in alias_rows:
+        version = latest_by_raw.get(raw)
+        if version is not None:
+            out.version_aliases.setdefault(version.pk, []).append(name)
+    for names in out.version_aliases.values():
+        names.sort()
     return out
 
 
@@ -277,14 +371,3 @@ def model_version_latest(*, actor: Actor, full_name, stages=None) -> list[ModelV
     """The latest active version in each asked-for stage (every stage when none is named)."""
     model = _visible_model(actor, full_name)
     return latest_versions_of([model], parse_stages(stages)).get(model.pk, [])
-
-
-def model_aliases_of(models) -> dict:
-    """model id -> [(alias, version number)] sorted by alias, for rendering; one query."""
-    out: dict = {}
-    rows = ModelAlias.objects.filter(model__in=list(models)).values_list(
-        "model_id", "alias", "version__version"
-    )
-    for model_id, alias, number in rows.order_by("alias"):
-        out.setdefault(model_id, []).append((alias, number))
-    return out

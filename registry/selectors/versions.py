@@ -2,14 +2,24 @@
 
 from __future__ import annotations
 
+import functools
+
+from django.db import connection
+
 from catalog import authz
 from catalog.selectors import model_lookup
+from core import rows
 from core.actor import Actor
 from core.errors import NotFound
 from core.pagination import page
 from core.services import governed
-from registry.models import AliasHistory, ModelAlias, ModelVersion
-from registry.services.versions import clean_alias, expire_if_overdue, version_of
+from registry.models import AliasHistory, ModelAlias, ModelVersion, ModelVersionTag
+from registry.services.versions import (
+    clean_alias,
+    expire_if_overdue,
+    prefetched_tags,
+    version_of,
+)
 
 
 def _visible_model(actor: Actor, full_name):
@@ -57,6 +67,50 @@ def aliases_of(versions) -> dict:
     ):
         out.setdefault(version_id, []).append(alias)
     return {k: sorted(v) for k, v in out.items()}
+
+
+@functools.cache
+def _extras_sql(vendor: str, n: int) -> str:
+    tag, alias = ModelVersionTag._meta.db_table, ModelAlias._meta.db_table
+    ids = "= ANY(%s)" if vendor == "postgresql" else "IN (" + ", ".join(["%s"] * n) + ")"
+    return (
+        f'SELECT 0, t.version_id, t.key, t.value FROM "{tag}" t WHERE t.version_id {ids} '
+        f'UNION ALL SELECT 1, a.version_id, a.alias, NULL FROM "{alias}" a '
+        f"WHERE a.version_id {ids}"
+    )
+
+
+def version_extras(versions) -> dict:
+    """For rendering these versions: version id -> sorted alias names, and each version's
+    tags loaded into its `tags` prefetch cache (sorted by key; as prefetch_related would),
+    in one raw statement whose text is built once, instead of a prefetch and an alias
+    query compiled by the ORM on every request."""
+    by_raw = {rows.db_value(ModelVersion, "id", v.pk): v for v in versions}
+    if not by_raw:
+        return {}
+    ids = list(by_raw)
+    vendor = connection.vendor
+    params = [ids, ids] if vendor == "postgresql" else [*ids, *ids]
+    with connection.cursor() as cursor:
+        cursor.execute(_extras_sql(vendor, len(ids)), params)
+        found = cursor.fetchall()
+    tags: dict = {}
+    aliases: dict = {}
+    for kind, raw, name, value in found:
+        version = by_raw[raw]
+        if kind == 0:
+            tags.setdefault(version.pk, []).append((name, value))
+        else:
+            aliases.setdefault(version.pk, []).append(name)
+    for version in by_raw.values():
+        prefetched_tags(
+            version,
+            [
+                ModelVersionTag(version_id=version.pk, key=key, value=value)
+                for key, value in sorted(tags.get(version.pk, ()))
+            ],
+        )
+    return {pk: sorted(names) for pk, names in aliases.items()}
 
 
 @governed("alias.history", atomic=False)

@@ -198,7 +198,7 @@ def model_version_create(
 
             delete_tree(storage.version_prefix(version))
         raise
-    _known_tags(version, created_tags)
+    prefetched_tags(version, created_tags)
     # resolve_source has loaded (and authorized) the run it names, if any.
     lineage_services.model_version_source_record(version=version, run_exists=bool(resolved.run_id))
     events = [_version_event(actor, "model_version.create", version, {"source": parsed.raw})]
@@ -230,9 +230,10 @@ def model_version_create(
     return version
 
 
-def _known_tags(version: ModelVersion, tags: list[ModelVersionTag]) -> None:
-    """A new version's tags are the ones just created: fill the `tags` prefetch cache (as
-    prefetch_related would) so rendering it does not read them back."""
+def prefetched_tags(version: ModelVersion, tags: list[ModelVersionTag]) -> None:
+    """Fill a version's `tags` prefetch cache (as prefetch_related would) with tags known
+    otherwise: a new version's are the ones just created; the render selectors read them in
+    the same statement as other things. Rendering then does not read them back."""
     qs = version.tags.all()
     qs._result_cache = tags
     qs._prefetch_done = True
@@ -251,17 +252,14 @@ def _copy_and_seal(version: ModelVersion, source_prefix: str) -> tuple[int, str]
     the creating transaction: the version is born READY, with its digest and signature, and
     the mlflow client does not wait for a worker. On failure the version is born
     FAILED_REGISTRATION and nothing copied stays. (copied files, error message)"""
-    from registry.artifacts import copy_tree, delete_tree, inspect_version_files
+    from registry.artifacts import copy_and_inspect, delete_tree
 
     target = storage.version_prefix(version)
     try:
         # A rolled-back attempt at this number (numbers are handed out under the model's row
         # lock, so only an uncommitted one) may have left files here.
         delete_tree(target)
-        copied = copy_tree(source_prefix, target)
-        if copied == 0:
-            raise FileNotFoundError(f"no files under the source ({source_prefix})")
-        facts = inspect_version_files(target)
+        copied, facts = copy_and_inspect(source_prefix, target)
     except Exception as exc:  # any failure: nothing half-registered
         delete_tree(target)
         version.status = ModelVersion.Status.FAILED_REGISTRATION

@@ -3,6 +3,8 @@ wire shapes, the default namespace, MLflow's search filters, visibility and clea
 
 from __future__ import annotations
 
+import os
+
 import pytest
 from django.core.files.base import ContentFile
 
@@ -328,26 +330,45 @@ def test_version_create_copies_files_and_renders_mlflow_shape(api, ready_version
 
 
 @pytest.mark.django_db
+@pytest.mark.parametrize("path", ["local", "storage"])
 def test_copy_that_breaks_halfway_fails_the_version_and_leaves_nothing(
-    api, dana, logged_model, monkeypatch, django_capture_on_commit_callbacks
+    api, dana, logged_model, monkeypatch, django_capture_on_commit_callbacks, path
 ):
     """The server-side copy of a version's files dies after the first file (a full disk, a
     store that goes away): the version becomes FAILED_REGISTRATION with the reason, the file
-    already copied is removed, nothing is downloadable, and the audit trail says so."""
+    already copied is removed, nothing is downloadable, and the audit trail says so. Both
+    copies: local disk's one pass, and the storage API's (any other store, or a source with
+    a symbolic link)."""
     from registry import artifacts
 
     source = logged_model(dana)
     put_logged_model_files(source)
     create_model(api)
-    real_save, saved = artifacts.artifact_storage.save, []
+    saved: list = []  # absolute paths of the files written before the break
 
-    def save_then_break(name, content, *args, **kwargs):
-        if saved:
-            raise OSError(28, "No space left on device")
-        saved.append(name)
-        return real_save(name, content, *args, **kwargs)
+    if path == "local":
+        real_copy = artifacts._copy_file_local
 
-    monkeypatch.setattr(artifacts.artifact_storage, "save", save_then_break)
+        def copy_then_break(source_path, target, file_mode):
+            if saved:
+                raise OSError(28, "No space left on device")
+            digest = real_copy(source_path, target, file_mode)
+            saved.append(target)
+            return digest
+
+        monkeypatch.setattr(artifacts, "_copy_file_local", copy_then_break)
+    else:
+        real_save = artifacts.artifact_storage.save
+
+        def save_then_break(name, content, *args, **kwargs):
+            if saved:
+                raise OSError(28, "No space left on device")
+            stored = real_save(name, content, *args, **kwargs)
+            saved.append(artifact_storage.path(stored))
+            return stored
+
+        monkeypatch.setattr(artifacts, "local_files", lambda prefix: None)
+        monkeypatch.setattr(artifacts.artifact_storage, "save", save_then_break)
     with django_capture_on_commit_callbacks(execute=True):
         created = create_version(api, source, model_id=source[len("models:/") :])
     monkeypatch.undo()
@@ -357,7 +378,7 @@ def test_copy_that_breaks_halfway_fails_the_version_and_leaves_nothing(
     version = ModelVersion.objects.get()
     assert version.status == ModelVersion.Status.FAILED_REGISTRATION
     assert "No space left" in version.status_message
-    assert not artifact_storage.exists(saved[0])
+    assert not os.path.exists(saved[0])
     assert not list(artifacts.walk(f"models/{version.model_id}/versions/1"))
     mv = api.get(f"{ML}/model-versions/get", {"name": "wine", "version": "1"}).json()
     assert mv["model_version"]["status"] == "FAILED_REGISTRATION"

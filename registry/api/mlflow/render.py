@@ -38,20 +38,20 @@ def version_out(version, aliases: list[str] | None = None) -> dict:
 
 
 def versions_out(versions, aliases: dict | None = None) -> list[dict]:
-    """Several versions with their aliases (one query for all of them, unless the caller
-    knows them: a version just created has none)."""
+    """Several versions with their tags and aliases (one statement for all of them, unless
+    the caller knows them: a version just created has none, and its tags are the ones it
+    was created with)."""
+    versions = list(versions)
     if aliases is None:
-        aliases = selectors.aliases_of([v.pk for v in versions])
+        aliases = selectors.version_extras(versions)
     return [version_out(v, aliases.get(v.pk)) for v in versions]
 
 
 def models_out(models) -> list[dict]:
-    """Registered models with tags, aliases and their latest version per stage (a few queries
-    for the whole list, not per model)."""
+    """Registered models with tags, aliases and their latest version per stage (one
+    statement for the whole list, not per model: selectors.model_extras)."""
     models = list(models)
-    latest = selectors.latest_versions_of(models)
-    aliases = selectors.model_aliases_of(models)
-    version_aliases = selectors.aliases_of([v.pk for vs in latest.values() for v in vs])
+    extras = selectors.model_extras(models)
     out = []
     for model in models:
         out.append(
@@ -61,13 +61,14 @@ def models_out(models) -> list[dict]:
                 "last_updated_timestamp": epoch_ms(model.updated_at),
                 "user_id": model.created_by,
                 "description": model.comment,
-                "tags": _kv(model.tags.all()),
+                "tags": [{"key": k, "value": v} for k, v in extras.tags.get(model.pk, [])],
                 "aliases": [
                     {"alias": alias, "version": str(number)}
-                    for alias, number in aliases.get(model.pk, [])
+                    for alias, number in extras.aliases.get(model.pk, [])
                 ],
                 "latest_versions": [
-                    version_out(v, version_aliases.get(v.pk)) for v in latest.get(model.pk, [])
+                    version_out(v, extras.version_aliases.get(v.pk))
+                    for v in extras.latest.get(model.pk, [])
                 ],
             }
         )
