@@ -10,6 +10,9 @@ class RegistryConfig(AppConfig):
 
         from registry import models
 
+        # Not AliasHistory: its rows are the field-level history of aliases already (who, when,
+        # from, to, why), written once and never changed, so a LogEntry per row repeated each
+        # alias move a second time without a diff to show.
         for model in (
             models.RegisteredModel,
             models.ModelUserGrant,
@@ -17,7 +20,6 @@ class RegistryConfig(AppConfig):
             models.RegisteredModelTag,
             models.ModelVersionTag,
             models.ModelAlias,
-            models.AliasHistory,
             models.PromotionRequest,
             models.PromotionDecision,
             models.RetentionPolicy,
