@@ -19,14 +19,23 @@ Settings: STEWARD_WEBHOOK_ALLOW_PRIVATE lets any unicast address through (develo
 STEWARD_WEBHOOK_ALLOWED_TARGETS lets exactly the listed addresses or networks through,
 optionally on one port (`10.0.0.0/8`, `127.0.0.1:9000`, `[::1]:9000`);
 STEWARD_WEBHOOK_ALLOWED_SCHEMES lists the URL schemes (default `https`).
+
+Name resolution is bounded too: socket.getaddrinfo has no timeout of its own (a slow or dead
+resolver can hold it for many seconds), so it runs in a small shared thread pool and the
+attempt waits for it at most the time the attempt has left; a lookup that takes longer fails
+the attempt (TransportError, retried like any other), and its thread finishes in the
+background.
 """
 
 from __future__ import annotations
 
+import concurrent.futures
 import http.client
 import ipaddress
+import os
 import socket
 import ssl
+import threading
 import time
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -38,6 +47,10 @@ from django.core.exceptions import ImproperlyConfigured
 MAX_URL_LENGTH = 2048
 MAX_REDIRECTS = 3
 MAX_RESPONSE_BYTES = 64 * 1024
+# Threads resolving names at once (per process). A lookup that outlives its attempt keeps its
+# thread until the resolver answers; further lookups queue behind such threads and, if none
+# frees up in time, time out too, so a dead resolver costs at most this many threads.
+DNS_THREADS = 8
 REDIRECTS = {301, 302, 303, 307, 308}
 USER_AGENT = "Steward-Webhooks/1"
 
@@ -239,10 +252,46 @@ def literal_refusal(url: Url) -> str | None:
 # --- connecting -------------------------------------------------------------------------------
 
 
-def resolve(host: str, port: int) -> list[tuple[int, tuple]]:
-    """(family, sockaddr) for every address of the host (one resolution per hop)."""
+_resolver_lock = threading.Lock()
+_resolver: tuple[int, concurrent.futures.ThreadPoolExecutor] | None = None
+
+
+def _resolver_pool() -> concurrent.futures.ThreadPoolExecutor:
+    """The process's lookup threads, made on first use (and again in a forked child, e.g. a
+    prefork Celery worker, which inherits the pool object but none of its threads)."""
+    global _resolver
+    with _resolver_lock:
+        if _resolver is None or _resolver[0] != os.getpid():
+            _resolver = (
+                os.getpid(),
+                concurrent.futures.ThreadPoolExecutor(
+                    max_workers=DNS_THREADS, thread_name_prefix="steward-webhook-dns"
+                ),
+            )
+        return _resolver[1]
+
+
+def _getaddrinfo(host: str, port: int, timeout: float | None) -> list:
+    def lookup() -> list:
+        return socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP)
+
+    if timeout is None:
+        return lookup()
+    future = _resolver_pool().submit(lookup)
     try:
-        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP)
+        return future.result(timeout=max(timeout, 0.0))
+    except concurrent.futures.TimeoutError:
+        future.cancel()  # still queued behind stuck lookups: never start it
+        raise TransportError(
+            f"DNS lookup of {host[:100]} timed out after {round(timeout, 1):g} s"
+        ) from None
+
+
+def resolve(host: str, port: int, timeout: float | None = None) -> list[tuple[int, tuple]]:
+    """(family, sockaddr) for every address of the host (one resolution per hop), waiting
+    at most `timeout` seconds for the resolver (None: as long as it takes)."""
+    try:
+        infos = _getaddrinfo(host, port, timeout)
     except (socket.gaierror, UnicodeError) as exc:
         raise TransportError(f"cannot resolve {host[:100]!r}: {exc}") from None
     out: list[tuple[int, tuple]] = []
@@ -252,10 +301,12 @@ def resolve(host: str, port: int) -> list[tuple[int, tuple]]:
     return out
 
 
-def checked_addresses(host: str, port: int) -> list[tuple[int, tuple]]:
+def checked_addresses(
+    host: str, port: int, timeout: float | None = None
+) -> list[tuple[int, tuple]]:
     """The host's addresses, all of them allowed; Refused if any one is not (a name that
     answers with one public and one private address is a rebinding attempt)."""
-    addresses = resolve(host, port)
+    addresses = resolve(host, port, timeout)
     for _family, sockaddr in addresses:
         ip = ipaddress.ip_address(sockaddr[0].split("%", 1)[0])
         why = refusal(ip, port)
@@ -268,11 +319,16 @@ def checked_addresses(host: str, port: int) -> list[tuple[int, tuple]]:
 
 
 def open_socket(host: str, port: int, timeout: float) -> tuple[socket.socket, str]:
-    """Connect to one of the host's checked addresses; returns the socket and the address."""
+    """Connect to one of the host's checked addresses, all within `timeout` seconds (the
+    lookup included); returns the socket and the address."""
+    deadline = time.monotonic() + timeout
     last: Exception | None = None
-    for family, sockaddr in checked_addresses(host, port):
+    for family, sockaddr in checked_addresses(host, port, timeout):
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise TransportError(f"cannot connect to {host[:100]}:{port}: timed out")
         sock = socket.socket(family, socket.SOCK_STREAM)
-        sock.settimeout(timeout)
+        sock.settimeout(remaining)
         try:
             sock.connect(sockaddr)
         except OSError as exc:
@@ -320,6 +376,7 @@ class Result:
     url: str
     address: str
     hops: list[str] = field(default_factory=list)
+    retry_after: str = ""  # the answer's Retry-After header, as sent (capped in length)
 
 
 def _read_capped(response: http.client.HTTPResponse, sock, deadline: float) -> bytes:
@@ -370,7 +427,14 @@ def post(url: str, body: bytes, headers: dict[str, str], *, timeout: float) -> R
                 current = urljoin(current, location.strip())
                 continue
             content = _read_capped(response, conn.sock, deadline)
-            return Result(response.status, content, current, conn.connected_address, hops)
+            return Result(
+                response.status,
+                content,
+                current,
+                conn.connected_address,
+                hops,
+                (response.getheader("Retry-After") or "").strip()[:100],
+            )
         except (Refused, TransportError):
             raise
         except ValueError as exc:  # http.client's InvalidURL and the like: not worth a retry

@@ -39,9 +39,11 @@ admins to manage webhooks).
 from __future__ import annotations
 
 import logging
+import math
 import re
 import time
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
+from email.utils import parsedate_to_datetime
 
 from django.conf import settings
 from django.db import transaction
@@ -69,6 +71,9 @@ MAX_BACKOFF_SECONDS = 3600
 # mid-attempt leaves it to the sweep after that.
 LEASE_MARGIN_SECONDS = 60
 RETRY_STATUSES = {408, 429}
+# Answers whose Retry-After header sets the earliest next attempt (RFC 9110 10.2.3, RFC 6585).
+RETRY_AFTER_STATUSES = {429, 503}
+_DELTA_SECONDS = re.compile(r"^[0-9]+$")
 # MLflow's rule for webhook names (mlflow/utils/validation.py, _validate_webhook_name).
 _NAME = re.compile(r"^(?=.{1,63}$)[a-z0-9]([a-z0-9._-]*[a-z0-9])?$", re.IGNORECASE)
 UPDATABLE = {"name", "url", "events", "mlflow_events", "secret", "description", "status"}
@@ -424,6 +429,29 @@ def backoff_seconds(attempts: int) -> int:
     return min(base * 2 ** max(0, attempts - 1), MAX_BACKOFF_SECONDS)
 
 
+def retry_after_seconds(value: str, now: datetime) -> int | None:
+    """Seconds from `now` a Retry-After header asks to wait (delta-seconds or an HTTP date),
+    rounded up and capped at STEWARD_WEBHOOK_RETRY_AFTER_MAX; None when the value is missing,
+    malformed or negative (the normal backoff applies). A date already past asks for 0."""
+    value = (value or "").strip()
+    if not value:
+        return None
+    if _DELTA_SECONDS.match(value):
+        seconds = float(min(int(value), 10**9))
+    else:
+        try:
+            when = parsedate_to_datetime(value)
+        except (TypeError, ValueError, IndexError, OverflowError):
+            return None
+        if when is None:
+            return None
+        if when.tzinfo is None:  # "-0000": UTC, as HTTP dates always are
+            when = when.replace(tzinfo=UTC)
+        seconds = max(0.0, (when - now).total_seconds())
+    cap = max(0, int(settings.STEWARD_WEBHOOK_RETRY_AFTER_MAX))
+    return min(math.ceil(seconds), cap)
+
+
 def _log_entry(at, **values) -> dict:
     return {
         "at": at.isoformat(),
@@ -434,6 +462,7 @@ def _log_entry(at, **values) -> dict:
         "refused": False,
         "retryable": False,
         "response": "",
+        "retry_after": "",
         **values,
     }
 
@@ -464,6 +493,7 @@ def _attempt(url: str, delivery: WebhookDelivery, secret: str) -> dict:
         error="" if ok else f"HTTP {status}",
         retryable=status in RETRY_STATUSES or status >= 500,
         response=result.body.decode("utf-8", "replace")[:MAX_RESPONSE_KEPT],
+        retry_after=result.retry_after if status in RETRY_AFTER_STATUSES else "",
     )
 
 
@@ -495,8 +525,9 @@ def delivery_attempt(delivery_id) -> str:
     next_attempt_at to the end of a lease, so two workers never send the same attempt and
     a SUCCEEDED delivery is never resent; the outcome is written only if the claim still
     holds. A retryable failure (no answer, 408, 429, 5xx) is retried with exponential
-    backoff up to STEWARD_WEBHOOK_MAX_ATTEMPTS; another 4xx fails at once; a refused
-    address is REFUSED at once, never retried, and audited."""
+    backoff up to STEWARD_WEBHOOK_MAX_ATTEMPTS, and never before a 429's or 503's
+    Retry-After (capped at STEWARD_WEBHOOK_RETRY_AFTER_MAX); another 4xx fails at once; a
+    refused address is REFUSED at once, never retried, and audited."""
     now = timezone.now()
     lease = now + timedelta(seconds=int(settings.STEWARD_WEBHOOK_TIMEOUT) + LEASE_MARGIN_SECONDS)
     claimed = WebhookDelivery.objects.filter(
@@ -526,11 +557,13 @@ def delivery_attempt(delivery_id) -> str:
     _apply(delivery, entry)
     status = _final_status(entry)
     retry_in = None
+    finished = timezone.now()
     if status == WebhookDelivery.Status.FAILED and entry["retryable"]:
         if delivery.attempts < int(settings.STEWARD_WEBHOOK_MAX_ATTEMPTS):
             status = WebhookDelivery.Status.PENDING
-            retry_in = backoff_seconds(delivery.attempts)
-    finished = timezone.now()
+            # The receiver's Retry-After only ever delays the next attempt past the backoff.
+            asked = retry_after_seconds(entry["retry_after"], finished)
+            retry_in = max(backoff_seconds(delivery.attempts), asked or 0)
     updated = WebhookDelivery.objects.filter(
         pk=delivery.pk, status=WebhookDelivery.Status.PENDING, attempts=delivery.attempts
     ).update(

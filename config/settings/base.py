@@ -200,6 +200,8 @@ STEWARD_WEBHOOK_ALLOWED_SCHEMES = env_list("STEWARD_WEBHOOK_ALLOWED_SCHEMES", "h
 STEWARD_WEBHOOK_TIMEOUT = env_int("STEWARD_WEBHOOK_TIMEOUT", 10)  # seconds per attempt
 STEWARD_WEBHOOK_MAX_ATTEMPTS = env_int("STEWARD_WEBHOOK_MAX_ATTEMPTS", 6)
 STEWARD_WEBHOOK_RETRY_BACKOFF = env_int("STEWARD_WEBHOOK_RETRY_BACKOFF", 30)  # first retry, s
+# A receiver's Retry-After (on 429 or 503) delays the next attempt by at most this many seconds.
+STEWARD_WEBHOOK_RETRY_AFTER_MAX = env_int("STEWARD_WEBHOOK_RETRY_AFTER_MAX", 3600)
 # Versions a retention run claims (row-locks) and settles per transaction.
 STEWARD_RETENTION_BATCH_SIZE = env_int("STEWARD_RETENTION_BATCH_SIZE", 2000)
 

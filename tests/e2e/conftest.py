@@ -139,3 +139,28 @@ def login(live_server, monkeypatch):
     yield make
     close_client_connections(live_server.url)
     _wait_for_request_threads()
+
+
+@pytest.fixture
+def broker():
+    """The Redis database the worker tests use as broker (tests/e2e/workers.py)."""
+    import redis
+
+    from tests.e2e.workers import REDIS_URL
+
+    client = redis.Redis.from_url(REDIS_URL)
+    try:
+        client.ping()
+    except redis.exceptions.ConnectionError as exc:
+        pytest.fail(f"these tests need a Redis broker at {REDIS_URL}: {exc}")
+    return client
+
+
+@pytest.fixture
+def workers(tmp_path, broker, request):
+    """Real Celery workers (tests/e2e/workers.py) on a queue of this test's own, so nothing
+    else on the Redis database meets them; every worker is killed and the queue's leftovers
+    removed afterwards."""
+    from tests.e2e.workers import worker_pool
+
+    yield from worker_pool(tmp_path, broker, request.module.__name__.rsplit(".", 1)[-1])

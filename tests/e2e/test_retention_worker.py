@@ -17,21 +17,11 @@ workers' test settings define) so that the kill lands mid-run and the two runs o
 
 from __future__ import annotations
 
-import os
-import signal
-import socket
-import subprocess
-import sys
 import time
-import uuid
 from collections import Counter
 from datetime import timedelta
-from pathlib import Path
-from urllib.parse import quote
 
 import pytest
-from django.conf import settings
-from django.db import connection
 from django.utils import timezone
 
 from audit.models import AuditEvent
@@ -39,167 +29,22 @@ from core.actor import Actor
 from registry import artifacts, storage
 from registry.models import ModelVersion, RetentionRun, VersionRetention
 from registry.services import retention as retention_services
+from tests.e2e.workers import Workers
 from tests.registry.conftest import logged_model, ready_version  # noqa: F401  (fixtures)
 
 pytestmark = [pytest.mark.postgres, pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
-ROOT = Path(__file__).resolve().parents[2]
-REDIS_URL = os.environ.get("STEWARD_TEST_REDIS_URL", "redis://127.0.0.1:6379/5")
 ACTIONS = ("model_version.archive", "model_version.delete")
-HOST = socket.gethostname()
 
 
-# --- workers -----------------------------------------------------------------------------------
+# --- workers (tests/e2e/workers.py; the `workers` fixture is in tests/e2e/conftest.py) ---------
 
 
-def database_url() -> str:
-    """The test database pytest-django created (test_<name>), for the workers."""
-    cfg = connection.settings_dict
-    user = quote(cfg.get("USER") or "")
-    password = f":{quote(cfg['PASSWORD'])}" if cfg.get("PASSWORD") else ""
-    host = cfg.get("HOST") or "127.0.0.1"
-    port = cfg.get("PORT") or "5432"
-    return f"postgres://{user}{password}@{host}:{port}/{cfg['NAME']}"
-
-
-class Workers:
-    """Starts Celery workers as subprocesses, each its own process group; kills them all."""
-
-    def __init__(self, tmp_path: Path, queue: str):
-        self.tmp_path = tmp_path
-        self.queue = queue
-        self.procs: dict[str, subprocess.Popen] = {}
-
-    def start(self, name: str, **env) -> str:
-        log = self.tmp_path / f"{name}.log"
-        environment = {
-            **os.environ,
-            "DJANGO_SETTINGS_MODULE": "tests.e2e.worker_settings",
-            "DATABASE_URL": database_url(),
-            "DATABASE_CONN_MAX_AGE": "0",
-            "REDIS_URL": REDIS_URL,
-            "STEWARD_ARTIFACT_ROOT": str(settings.STEWARD_ARTIFACT_ROOT),
-            "CELERY_TASK_ALWAYS_EAGER": "false",
-            **{key: str(value) for key, value in env.items()},
-        }
-        handle = open(log, "wb")  # noqa: SIM115  (closed with the process)
-        self.procs[name] = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "celery",
-                "-A",
-                "config",
-                "worker",
-                "--hostname",
-                f"{name}@{HOST}",
-                "--queues",
-                self.queue,
-                "--concurrency",
-                "1",
-                "--without-gossip",
-                "--without-mingle",
-                "--without-heartbeat",
-                "--loglevel",
-                "INFO",
-            ],
-            cwd=ROOT,
-            env=environment,
-            stdout=handle,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,  # its own process group: SIGKILL takes the pool children too
-        )
-        handle.close()
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            if self.procs[name].poll() is not None:
-                pytest.fail(f"worker {name} exited at start:\n{self.log(name)}")
-            if " ready." in self.log(name):
-                return f"{name}@{HOST}"
-            time.sleep(0.1)
-        pytest.fail(f"worker {name} did not start:\n{self.log(name)}")
-
-    def log(self, name: str) -> str:
-        path = self.tmp_path / f"{name}.log"
-        return path.read_text(errors="replace") if path.exists() else ""
-
-    def logs(self) -> str:
-        return "\n".join(f"--- {name} ---\n{self.log(name)[-4000:]}" for name in self.procs)
-
-    def kill(self, name: str) -> None:
-        proc = self.procs[name]
-        if proc.poll() is None:
-            try:
-                os.killpg(proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-        proc.wait(10)
-
-    def kill_all(self) -> None:
-        for name in list(self.procs):
-            self.kill(name)
-        self.wait_sessions_gone()
-
-    def wait_sessions_gone(self) -> None:
-        """The killed workers' PostgreSQL sessions end with their sockets (a COMMIT already
-        sent may still land first); wait for them, so that what the test reads next is final
-        and the flush after the test and the drop of the test database do not meet them."""
-        deadline = time.monotonic() + 15
-        while time.monotonic() < deadline:
-            with connection.cursor() as cursor:
-                cursor.execute(
-                    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
-                    "AND pid <> pg_backend_pid()"
-                )
-                if cursor.fetchone()[0] == 0:
-                    return
-            time.sleep(0.1)
-
-
-@pytest.fixture
-def broker():
-    import redis
-
-    client = redis.Redis.from_url(REDIS_URL)
-    try:
-        client.ping()
-    except redis.exceptions.ConnectionError as exc:
-        pytest.fail(f"these tests need a Redis broker at {REDIS_URL}: {exc}")
-    return client
-
-
-@pytest.fixture
-def workers(tmp_path, broker):
-    """Workers on a queue of this test's own, so nothing else on the Redis database meets
-    them; every worker is killed and the queue's leftovers removed afterwards."""
-    queue = f"steward-test-retention-{uuid.uuid4().hex[:12]}"
-    pool = Workers(tmp_path, queue)
-    try:
-        yield pool
-    finally:
-        pool.kill_all()
-        broker.delete(queue, f"_kombu.binding.{queue}", f"_kombu.binding_permanent.{queue}")
-        for tag, payload in (broker.hgetall("unacked") or {}).items():
-            if queue.encode() in payload:
-                broker.hdel("unacked", tag)
-                broker.zrem("unacked_index", tag)
-
-
-def send_retention(queue: str) -> str:
-    """Enqueue registry.tasks.apply_retention through the broker (the test settings run tasks
-    eagerly: not this one)."""
-    from kombu import Connection
-
-    from config.celery_app import app
+def send_retention(workers: Workers) -> str:
+    """Enqueue registry.tasks.apply_retention for the workers, through the broker."""
     from registry.tasks import apply_retention
 
-    eager = app.conf.task_always_eager
-    app.conf.task_always_eager = False
-    try:
-        with Connection(REDIS_URL) as conn:
-            return apply_retention.apply_async(queue=queue, connection=conn).id
-    finally:
-        app.conf.task_always_eager = eager
+    return workers.send(apply_retention)
 
 
 # --- data --------------------------------------------------------------------------------------
@@ -278,7 +123,7 @@ def test_worker_killed_mid_run_the_redelivered_task_completes_it_exactly_once(
         "STEWARD_TEST_VISIBILITY_TIMEOUT": 5,
     }
     first = workers.start("crash1", **slow)
-    task_id = send_retention(workers.queue)
+    task_id = send_retention(workers)
     # Kill once two batches have committed: the third is in flight.
     wait_for(lambda: len(acted()) >= 10, 20, workers, "the run to get going")
     time.sleep(0.15)
@@ -322,7 +167,7 @@ def test_two_workers_at_once_process_disjoint_versions(workers, due_versions):
     expected = due_versions(archive=20, delete=20)
     slow = {"STEWARD_TEST_RETENTION_ITEM_DELAY": 0.05, "STEWARD_RETENTION_BATCH_SIZE": 4}
     names = {workers.start("pair1", **slow), workers.start("pair2", **slow)}
-    task_ids = [send_retention(workers.queue) for _ in range(2)]
+    task_ids = [send_retention(workers) for _ in range(2)]
     wait_for(
         lambda: RetentionRun.objects.filter(task_id__in=task_ids, state="DONE").count() == 2,
         30,

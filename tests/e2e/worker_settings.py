@@ -1,4 +1,4 @@
-"""Settings of the real Celery worker processes tests/e2e/test_retention_worker.py starts.
+"""Settings of the real Celery worker processes the e2e tests start (tests/e2e/workers.py).
 
 The test settings, except: tasks really go through the Redis broker (not eager), the database
 is the test run's (DATABASE_URL, given by the test), the artifact store is the test process's
@@ -6,6 +6,9 @@ is the test run's (DATABASE_URL, given by the test), the artifact store is the t
 can be killed mid-way (STEWARD_TEST_RETENTION_ITEM_DELAY, which no other settings module
 defines, so production cannot be slowed by it) and a short broker visibility timeout so that a
 message a killed worker never acknowledged is redelivered within seconds instead of an hour.
+Tasks a worker enqueues itself go to the test's own queue (STEWARD_TEST_CELERY_QUEUE), the one
+it consumes, never to the shared default queue. Every other setting a test needs (the webhook
+ones, say) comes from the environment as in production.
 """
 
 import os
@@ -14,6 +17,7 @@ from config.settings.test import *  # noqa: F403
 
 CELERY_TASK_ALWAYS_EAGER = False
 CELERY_BROKER_URL = os.environ["REDIS_URL"]
+CELERY_TASK_DEFAULT_QUEUE = os.environ.get("STEWARD_TEST_CELERY_QUEUE", "celery")
 STEWARD_ARTIFACT_ROOT = os.environ["STEWARD_ARTIFACT_ROOT"]
 STEWARD_RETENTION_BATCH_SIZE = int(os.environ.get("STEWARD_RETENTION_BATCH_SIZE", "5"))
 STEWARD_TEST_RETENTION_ITEM_DELAY = float(os.environ.get("STEWARD_TEST_RETENTION_ITEM_DELAY", "0"))

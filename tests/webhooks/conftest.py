@@ -62,3 +62,34 @@ def model_tree(tree, admin_actor):
     from catalog.selectors import model_lookup
 
     return model_lookup("c.s.m")
+
+
+class StuckResolver:
+    """socket.getaddrinfo replaced by a lookup that blocks until released (at the latest when
+    the test ends): a resolver that never answers.
+
+    A mock, on purpose: no slow or dead DNS server can be run here (the tests have no network
+    and the machine's resolver answers at once), and the behaviour under test is only what
+    Steward does while getaddrinfo has not returned."""
+
+    def __init__(self, monkeypatch):
+        import socket
+        import threading
+
+        self.release = threading.Event()
+        self.calls: list[str] = []
+        stuck = self
+
+        def getaddrinfo(host, port, *args, **kwargs):
+            stuck.calls.append(host)
+            stuck.release.wait(60)
+            raise socket.gaierror(socket.EAI_AGAIN, "released by the test")
+
+        monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+
+
+@pytest.fixture
+def stuck_resolver(monkeypatch):
+    stuck = StuckResolver(monkeypatch)
+    yield stuck
+    stuck.release.set()  # let the abandoned lookup threads finish

@@ -1,6 +1,7 @@
 """A webhook receiver for tests: a real HTTP server in a thread that records every request,
-verifies MLflow signatures the way MLflow documents it, and can be told to fail, redirect,
-stall or answer a huge body."""
+verifies MLflow signatures the way MLflow documents it, and can be told to fail (with a
+status and headers of choice, e.g. 429 with Retry-After), redirect, stall or answer a huge
+body."""
 
 from __future__ import annotations
 
@@ -59,7 +60,9 @@ class Received:
 @dataclass
 class Receiver:
     host: str = "127.0.0.1"
-    fail_first: int = 0  # answer 500 to this many requests first
+    fail_first: int = 0  # answer fail_status to this many requests first
+    fail_status: int = 500
+    fail_headers: dict[str, str] = field(default_factory=dict)  # e.g. {"Retry-After": "120"}
     status: int = 200
     redirects: dict[str, str] = field(default_factory=dict)  # path -> Location (307)
     stall_seconds: float = 0.0
@@ -90,9 +93,11 @@ class Receiver:
                     return
                 if receiver.stall_seconds:
                     time.sleep(receiver.stall_seconds)
-                status = 500 if failing else receiver.status
+                status = receiver.fail_status if failing else receiver.status
                 payload = b'{"error": "try later"}' if failing else receiver.answer
                 self.send_response(status)
+                for name, value in (receiver.fail_headers if failing else {}).items():
+                    self.send_header(name, value)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(payload)))
                 self.end_headers()

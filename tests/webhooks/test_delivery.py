@@ -389,3 +389,167 @@ def test_a_deleted_model_takes_its_webhooks_along(admin_actor, version, tree):
     assert not Webhook.objects.filter(pk=hook.pk).exists()
     tree("c.s.m")
     assert Webhook.objects.filter(model__full_name="c.s.m").count() == 0
+
+
+# --- a resolver that does not answer ------------------------------------------------------------
+
+
+def test_a_dns_lookup_that_hangs_fails_the_attempt_which_is_retried(
+    admin_actor, version, receiver, allow, clock, stuck_resolver, monkeypatch, settings
+):
+    """The resolver never answers (socket.getaddrinfo replaced by a blocking call, see
+    StuckResolver: no slow resolver can run here): the attempt fails within
+    STEWARD_WEBHOOK_TIMEOUT with a clear error and the delivery waits for its retry like any
+    other failed attempt; once the name resolves again, the retry gets through."""
+    import socket
+    import time
+
+    r = receiver()
+    allow(r)
+    settings.STEWARD_WEBHOOK_TIMEOUT = 1
+    hook = hook_for(admin_actor, f"http://hooks.example.com:{r.port}/hook")
+    tag(admin_actor)
+    delivery = WebhookDelivery.objects.get(webhook=hook)
+    started = time.monotonic()
+    assert services.delivery_attempt(delivery.pk) == "PENDING"
+    assert time.monotonic() - started < 10  # bounded by the 1 s timeout (generous margin)
+    delivery.refresh_from_db()
+    assert delivery.status == "PENDING" and delivery.attempts == 1
+    assert delivery.last_error == "DNS lookup of hooks.example.com timed out after 1 s"
+    assert delivery.last_status_code is None and r.requests == []
+    wait = delivery.next_attempt_at - delivery.last_attempt_at
+    assert timedelta(seconds=30) <= wait < timedelta(seconds=40)  # the normal backoff
+    assert stuck_resolver.calls == ["hooks.example.com"]
+
+    def resolves(host, port, *args, **kwargs):
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("127.0.0.1", port))]
+
+    monkeypatch.setattr(socket, "getaddrinfo", resolves)
+    clock.advance(30)
+    assert tasks.retry_due_deliveries() == 1
+    delivery.refresh_from_db()
+    assert delivery.status == "SUCCEEDED" and delivery.attempts == 2
+    assert [e["error"] for e in delivery.attempt_log] == [
+        "DNS lookup of hooks.example.com timed out after 1 s",
+        "",
+    ]
+    assert len(r.requests) == 1 and r.requests[0].signed_with(SECRET)
+
+
+# --- Retry-After --------------------------------------------------------------------------------
+
+
+def _first_failure(admin_actor, r) -> WebhookDelivery:
+    """Emit one event and let its first attempt fail; the delivery as it stands then."""
+    hook = hook_for(admin_actor, r.url())
+    tag(admin_actor)
+    delivery = WebhookDelivery.objects.get(webhook=hook)
+    assert services.delivery_attempt(delivery.pk) == "PENDING"
+    delivery.refresh_from_db()
+    assert delivery.attempts == 1, delivery.last_error
+    return delivery
+
+
+def _wait(delivery: WebhookDelivery) -> timedelta:
+    return delivery.next_attempt_at - delivery.last_attempt_at
+
+
+def test_retry_after_seconds_on_429_puts_off_the_next_attempt(
+    admin_actor, version, receiver, allow, clock
+):
+    r = receiver(fail_first=1, fail_status=429, fail_headers={"Retry-After": "120"})
+    allow(r)
+    delivery = _first_failure(admin_actor, r)
+    assert delivery.last_status_code == 429
+    assert timedelta(seconds=120) <= _wait(delivery) < timedelta(seconds=125)
+    clock.advance(60)  # the backoff (30 s) alone would have been due by now
+    assert tasks.retry_due_deliveries() == 0
+    clock.advance(59)
+    assert tasks.retry_due_deliveries() == 0
+    clock.advance(6)
+    assert tasks.retry_due_deliveries() == 1
+    delivery.refresh_from_db()
+    assert delivery.status == "SUCCEEDED"
+    assert [e["status_code"] for e in delivery.attempt_log] == [429, 200]
+    assert r.requests[1].at - r.requests[0].at < 60  # time travel, not waiting
+
+
+def test_retry_after_as_an_http_date_on_503_is_honoured(
+    admin_actor, version, receiver, allow, clock
+):
+    from email.utils import format_datetime
+
+    from django.utils import timezone
+
+    when = (timezone.now() + timedelta(seconds=600)).replace(microsecond=0)
+    r = receiver(
+        fail_first=1, fail_status=503, fail_headers={"Retry-After": format_datetime(when, True)}
+    )
+    allow(r)
+    delivery = _first_failure(admin_actor, r)
+    assert delivery.last_status_code == 503
+    assert when <= delivery.next_attempt_at < when + timedelta(seconds=5)
+    clock.advance(590)
+    assert tasks.retry_due_deliveries() == 0
+    clock.advance(20)
+    assert tasks.retry_due_deliveries() == 1
+    assert WebhookDelivery.objects.get(pk=delivery.pk).status == "SUCCEEDED"
+
+
+def test_retry_after_is_capped(admin_actor, version, receiver, allow, settings):
+    settings.STEWARD_WEBHOOK_RETRY_AFTER_MAX = 600
+    r = receiver(fail_first=1, fail_status=429, fail_headers={"Retry-After": "86400"})
+    allow(r)
+    delivery = _first_failure(admin_actor, r)
+    assert timedelta(seconds=600) <= _wait(delivery) < timedelta(seconds=605)
+
+
+@pytest.mark.parametrize(
+    ("status", "value"),
+    [
+        (429, "soon"),
+        (429, "-120"),
+        (503, "1.5e3"),
+        (503, "120 s"),
+        (429, "Fri, 31 Feb 2099 25:61:00 GMT"),
+        (503, ""),
+        (429, "0"),  # asks for less than the backoff: the backoff stands
+        (503, "Thu, 01 Jan 1998 00:00:00 GMT"),  # a date already past: likewise
+        (500, "3000"),  # only 429 and 503 carry a Retry-After that counts here
+        (502, "3000"),
+    ],
+)
+def test_an_invalid_or_short_retry_after_leaves_the_normal_backoff(
+    admin_actor, version, receiver, allow, status, value
+):
+    r = receiver(fail_first=1, fail_status=status, fail_headers={"Retry-After": value})
+    allow(r)
+    delivery = _first_failure(admin_actor, r)
+    assert delivery.last_status_code == status
+    assert timedelta(seconds=30) <= _wait(delivery) < timedelta(seconds=35)
+
+
+@pytest.mark.parametrize(
+    ("value", "seconds"),
+    [
+        ("120", 120),
+        (" 7 ", 7),
+        ("0", 0),
+        ("99999999999999999999", 3600),
+        ("Sat, 01 Jan 2000 00:02:00 GMT", 120),
+        ("Sat, 01 Jan 2000 00:02:00 -0000", 120),  # no zone: UTC, as HTTP dates are
+        ("Saturday, 01-Jan-00 00:01:00 GMT", 60),  # RFC 850, which HTTP still accepts
+        ("Fri, 31 Dec 1999 23:00:00 GMT", 0),
+        ("Sat, 01 Jan 2000 00:00:00.5 GMT", None),
+        ("-1", None),
+        ("1.5", None),
+        ("", None),
+        ("tomorrow", None),
+    ],
+)
+def test_retry_after_values(value, seconds, settings):
+    from datetime import UTC, datetime
+
+    settings.STEWARD_WEBHOOK_RETRY_AFTER_MAX = 3600
+    now = datetime(2000, 1, 1, tzinfo=UTC)
+    assert services.retry_after_seconds(value, now) == seconds

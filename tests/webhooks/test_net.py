@@ -224,3 +224,87 @@ def test_the_answer_is_read_up_to_a_cap(receiver, settings):
     settings.STEWARD_WEBHOOK_ALLOWED_TARGETS = [f"127.0.0.1:{r.port}"]
     result = net.post(r.url(), b"{}", {}, timeout=5)
     assert result.status == 200 and len(result.body) == net.MAX_RESPONSE_BYTES
+
+
+# --- name resolution is bounded -----------------------------------------------------------------
+# These replace socket.getaddrinfo (tests/webhooks/conftest.py, StuckResolver): no slow resolver
+# can run here, and what is tested is Steward's side of a lookup that does not return.
+
+
+def test_a_dns_lookup_that_never_answers_fails_within_the_timeout(stuck_resolver, monkeypatch):
+    import time
+
+    connects = []
+    monkeypatch.setattr(net.socket.socket, "connect", lambda self, a: connects.append(a))
+    started = time.monotonic()
+    with pytest.raises(net.TransportError) as exc:
+        net.post("https://slow.example.test/hook", b"{}", {}, timeout=0.5)
+    elapsed = time.monotonic() - started
+    assert str(exc.value) == "DNS lookup of slow.example.test timed out after 0.5 s"
+    assert 0.4 <= elapsed < 10, elapsed  # bounded by the attempt's timeout, not the resolver
+    assert stuck_resolver.calls == ["slow.example.test"] and connects == []
+
+
+def test_a_redirect_to_a_name_that_never_resolves_fails_in_the_time_left(
+    stuck_resolver, monkeypatch, receiver, settings
+):
+    """Each hop's lookup gets what is left of the attempt, not a fresh timeout."""
+    r = receiver(redirects={"/go": "http://slow.example.test/next"})
+    settings.STEWARD_WEBHOOK_ALLOWED_TARGETS = [f"127.0.0.1:{r.port}"]
+
+    def answer(host, port, *args, **kwargs):
+        if host == "127.0.0.1":
+            return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("127.0.0.1", port))]
+        stuck_resolver.calls.append(host)
+        stuck_resolver.release.wait(60)
+        raise socket.gaierror(socket.EAI_AGAIN, "released by the test")
+
+    monkeypatch.setattr(net.socket, "getaddrinfo", answer)
+    with pytest.raises(net.TransportError, match=r"DNS lookup of slow\.example\.test timed out"):
+        net.post(r.url("/go"), b"{}", {}, timeout=1)
+    assert [q.path for q in r.requests] == ["/go"]
+    assert stuck_resolver.calls == ["slow.example.test"]
+
+
+def test_a_slow_answer_within_the_timeout_is_still_checked(monkeypatch):
+    """The lookup runs on another thread now; what it answers is judged exactly as before."""
+    import threading
+
+    def slow(host, port, *args, **kwargs):
+        threading.Event().wait(0.2)
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("169.254.169.254", port))]
+
+    connects = []
+    monkeypatch.setattr(net.socket, "getaddrinfo", slow)
+    monkeypatch.setattr(net.socket.socket, "connect", lambda self, a: connects.append(a))
+    with pytest.raises(net.Refused, match="slowdns.example resolves to 169.254.169.254"):
+        net.post("https://slowdns.example/", b"{}", {}, timeout=5)
+    assert connects == []
+
+
+def test_lookups_stuck_on_every_thread_do_not_hold_up_others_beyond_their_timeout(stuck_resolver):
+    """A dead resolver occupies at most DNS_THREADS threads; a lookup queued behind them
+    times out in its own bound instead of waiting for them."""
+    import time
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(net.DNS_THREADS + 2) as callers:
+        started = time.monotonic()
+        outcomes = list(
+            callers.map(
+                lambda i: _outcome(lambda: net.resolve(f"h{i}.example.test", 443, 0.5)),
+                range(net.DNS_THREADS + 2),
+            )
+        )
+        elapsed = time.monotonic() - started
+    assert all("timed out after 0.5 s" in o for o in outcomes), outcomes
+    assert elapsed < 10, elapsed
+    assert len(stuck_resolver.calls) == net.DNS_THREADS  # the queued two never started
+
+
+def _outcome(call) -> str:
+    try:
+        call()
+    except net.TransportError as exc:
+        return str(exc)
+    return "answered"
