@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import inspect
 import json
@@ -109,9 +110,15 @@ def audit_event_write(
     with transaction.atomic(savepoint=False):
         event.prev_hash = _locked_head_hash()
         event.hash = event_digest(event.prev_hash, hashed_fields(event))
-        event.save(force_insert=True)
-        with connection.cursor() as cursor:
-            cursor.execute(_SET_HEAD_SQL, [event.hash])
+        if connection.vendor == "postgresql":  # the INSERT moves the head too
+            values = {name: getattr(event, name) for name in _ROW_FIELDS}
+            values["details"] = _PLAIN(event.details)
+            (event.pk,) = _insert_and_move_head([_as_row(values)])
+            event._state.adding, event._state.db = False, connection.alias
+        else:
+            event.save(force_insert=True)
+            with connection.cursor() as cursor:
+                cursor.execute(_SET_HEAD_SQL, [event.hash])
     return event
 
 
@@ -264,7 +271,8 @@ def audit_events_write(events: Iterable[dict[str, Any]], *, copy: bool = False) 
     """Append several events, in order, to the chain (inside the caller's transaction, if
     any): each item holds the keyword arguments of `audit_event_write`. The chain is exactly
     the one writing them one by one would give (same fields, same prev_hash/hash links), but
-    the chain head is locked and updated once and the rows go in with multi-row INSERTs,
+    the chain head is locked and updated once and the rows go in with multi-row INSERTs
+    (on PostgreSQL, one statement that also moves the head: `_insert_and_move_head`),
     instead of three statements and a savepoint per event. `copy`: on PostgreSQL, load the
     rows with COPY (the events returned then carry no id). System work that records many
     events and needs no instances back (a retention batch) calls `audit_events_append`."""
@@ -274,6 +282,11 @@ def audit_events_write(events: Iterable[dict[str, Any]], *, copy: bool = False) 
     with transaction.atomic(savepoint=False):  # as audit_event_write: fails with its change
         rows = _chained_rows(specs, _locked_head_hash())
         built = [_instance(row) for row in rows]
+        if connection.vendor == "postgresql" and not copy:
+            for event, pk in zip(built, _insert_and_move_head(rows), strict=True):
+                event.pk = pk
+                event._state.adding, event._state.db = False, connection.alias
+            return built
         if copy and connection.vendor == "postgresql":
             _copy_rows(rows)
         else:
@@ -319,6 +332,52 @@ def audit_events_append_prepared(prepared: list) -> int:
 
 
 _HASH = _ROW_FIELDS.index("hash")
+# Columns whose values Django's CharField would turn into text (`to_python`: str(value) for a
+# value that is not text), as the ORM's INSERT did.
+_TEXT_COLUMNS = frozenset(
+    i
+    for i, name in enumerate(_ROW_FIELDS)
+    if AuditEvent._meta.get_field(name).get_internal_type() == "CharField"
+)
+
+
+@functools.cache
+def _insert_sql() -> str:
+    """PostgreSQL: insert chained rows (one array per column, as Django's bulk_create does:
+    one statement text, and one plan, for any number of rows) and move the chain head, in one
+    statement. Parameters: the new head hash, then one list per column of `_ROW_FIELDS`
+    (`details` as JSON text). Returns the new ids, in row order. Built once per process."""
+    quote = connection.ops.quote_name
+    fields = [f for f in AuditEvent._meta.concrete_fields if not f.primary_key]
+    assert tuple(f.attname for f in fields) == _ROW_FIELDS
+    columns = ", ".join(quote(f.column) for f in fields)
+    # The type without its length (varchar[], not varchar(64)[]): nothing is truncated.
+    arrays = ", ".join(f"(%s)::{f.db_type(connection).split('(')[0]}[]" for f in fields)
+    return (
+        f"WITH head AS ({_SET_HEAD_SQL}) "
+        f"INSERT INTO {quote(AuditEvent._meta.db_table)} ({columns}) "
+        f"SELECT * FROM UNNEST({arrays}) RETURNING {quote(AuditEvent._meta.pk.column)}"
+    )
+
+
+def _insert_and_move_head(rows: list[tuple]) -> list[int]:
+    """PostgreSQL: write chained rows (`_ROW_FIELDS` order, `details` as JSON text) and move
+    the chain head to the last one's hash, in one statement per BULK_INSERT_ROWS rows (each
+    moves the head to its own last row, so the head ends on the last); the new ids, in order.
+    The caller holds the head's lock (`_locked_head_hash`)."""
+    sql, ids = _insert_sql(), []
+    with connection.cursor() as cursor:
+        for start in range(0, len(rows), BULK_INSERT_ROWS):
+            chunk = rows[start : start + BULK_INSERT_ROWS]
+            columns = [
+                [v if v is None or isinstance(v, str) else str(v) for v in column]
+                if i in _TEXT_COLUMNS
+                else list(column)
+                for i, column in enumerate(zip(*chunk, strict=True))
+            ]
+            cursor.execute(sql, [chunk[-1][_HASH], *columns])
+            ids.extend(row[0] for row in cursor.fetchall())
+    return ids
 
 
 def _instance(row: tuple) -> AuditEvent:

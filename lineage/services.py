@@ -278,6 +278,14 @@ _INSERTED = [
     )
 ]
 
+_NODE_TABLE = connection.ops.quote_name(LineageNode._meta.db_table)
+_EDGE_TABLE = connection.ops.quote_name(LineageEdge._meta.db_table)
+# An existing edge takes the version a newer write names, never a blank one.
+_EDGE_CONFLICT = (
+    "ON CONFLICT (src_id, dst_id, kind) DO UPDATE SET version = excluded.version "
+    f"WHERE excluded.version <> '' AND {_EDGE_TABLE}.version <> excluded.version"
+)
+
 
 def _insert_missing(rows: list[LineageNode]) -> None:
     """INSERT ... ON CONFLICT (identity) DO NOTHING, in plain SQL: the ORM's bulk_create costs
@@ -322,16 +330,12 @@ def _upsert_edges(edges) -> None:
     (a run's START without versions, its COMPLETE with them) cannot deadlock. Plain SQL: the
     ORM's upsert cannot say "keep the old version when the new one is empty".
     """
-    table = connection.ops.quote_name(LineageEdge._meta.db_table)
     rows = list(edges)
     for start in range(0, len(rows), EDGE_CHUNK):
         chunk = rows[start : start + EDGE_CHUNK]
         values = ", ".join(["(%s, %s, %s, %s)"] * len(chunk))
-        sql = (
-            f"INSERT INTO {table} (src_id, dst_id, kind, version) VALUES {values} "
-            f"ON CONFLICT (src_id, dst_id, kind) DO UPDATE SET version = excluded.version "
-            f"WHERE excluded.version <> '' AND {table}.version <> excluded.version"
-        )
+        sql = f"INSERT INTO {_EDGE_TABLE} (src_id, dst_id, kind, version) VALUES {values} "
+        sql += _EDGE_CONFLICT
         with connection.cursor() as cursor:
             cursor.execute(sql, [value for row in chunk for value in row])
 
@@ -582,14 +586,86 @@ def model_version_source_record(*, version, run_exists: bool | None = None) -> N
     """The model-version node, and the edge from the MLflow run that produced it (its
     `run_id`). Called by `registry.services.versions.model_version_create` inside its
     transaction, which has checked that the actor may read that run (and says so with
-    `run_exists`, sparing the lookup)."""
+    `run_exists`, sparing the lookup). On PostgreSQL one raw statement (`_record_source`);
+    elsewhere, and when that statement missed a node, a `_Graph` flush writing the same rows."""
     from tracking.models import Run
 
-    graph = _Graph(None)
-    node = graph.node(Kind.MODEL_VERSION, "", str(version.pk), model_version_id=version.pk)
     if run_exists is None:
         run_exists = bool(version.run_id) and Run.objects.filter(pk=version.run_id).exists()
-    if version.run_id and run_exists:
-        run = graph.node(Kind.MLFLOW_RUN, "", version.run_id, mlflow_run_id=version.run_id)
+    run_id = version.run_id if version.run_id and run_exists else None
+    if connection.vendor == "postgresql" and _record_source(version.pk, run_id):
+        return
+    graph = _Graph(None)
+    node = graph.node(Kind.MODEL_VERSION, "", str(version.pk), model_version_id=version.pk)
+    if run_id:
+        run = graph.node(Kind.MLFLOW_RUN, "", run_id, mlflow_run_id=run_id)
         graph.edge(run, node, EdgeKind.OUTPUT)
     graph.flush()
+
+
+# The rows `_Graph.flush` writes for `model_version_source_record` (`_insert_missing`'s columns,
+# the constant ones inline; per row kind, identity, name, mlflow_run, model_version, created_at,
+# updated_at), then its edge as `_upsert_edges` writes it. Neither node has facets, a state, a
+# link or the OpenLineage flag to merge into an existing row, so an existing node is left as it
+# is, exactly as the flush leaves it.
+_SOURCE_NODE = "(%s, %s, '', %s, '{}', '', false, %s, %s, %s, %s)"
+_NODE_COLUMNS = ", ".join(connection.ops.quote_name(f.column) for f in _INSERTED)
+_SOURCE_NODES_INSERT = (
+    f"INSERT INTO {_NODE_TABLE} ({_NODE_COLUMNS}) VALUES {{rows}} ON CONFLICT (identity) DO NOTHING"
+)
+# One statement: insert the missing nodes, take the ids of those inserted and of those that
+# were there (one snapshot: a row inserted by the CTE is not seen by the SELECT, so each node
+# comes from exactly one side), insert the run -> version edge, and count the nodes found.
+_SOURCE_WITH_RUN_SQL = (
+    "WITH ins AS ("
+    + _SOURCE_NODES_INSERT.format(rows=f"{_SOURCE_NODE}, {_SOURCE_NODE}")
+    + " RETURNING id, identity), "
+    f"node AS (SELECT id, identity FROM ins UNION ALL "
+    f"SELECT id, identity FROM {_NODE_TABLE} WHERE identity IN (%s, %s)), "
+    f"edge AS (INSERT INTO {_EDGE_TABLE} (src_id, dst_id, kind, version) "
+    "SELECT src.id, dst.id, %s, %s FROM node src, node dst "
+    f"WHERE src.identity = %s AND dst.identity = %s {_EDGE_CONFLICT}) "
+    "SELECT count(*) FROM node"
+)
+_SOURCE_ALONE_SQL = _SOURCE_NODES_INSERT.format(rows=_SOURCE_NODE)
+
+
+def _record_source(version_pk, run_id: str | None) -> bool:
+    """`model_version_source_record` on PostgreSQL, in one statement built once per process.
+    False when the run -> version edge could not be written because a node was committed by a
+    concurrent transaction after this statement's snapshot (ON CONFLICT waited for it, the
+    SELECT cannot see it): the caller then writes through `_Graph.flush`, whose next statements
+    see it."""
+    now = timezone.now()
+    version_row = (
+        naming.identity(Kind.MODEL_VERSION, "", str(version_pk)),
+        (Kind.MODEL_VERSION.value, str(version_pk), None, version_pk),
+    )
+    with connection.cursor() as cursor:
+        if run_id is None:
+            cursor.execute(_SOURCE_ALONE_SQL, _node_params(version_row, now))
+            return True
+        run_row = (
+            naming.identity(Kind.MLFLOW_RUN, "", run_id),
+            (Kind.MLFLOW_RUN.value, run_id, run_id, None),
+        )
+        first, second = sorted([version_row, run_row])  # `flush`'s order: by identity
+        cursor.execute(
+            _SOURCE_WITH_RUN_SQL,
+            [
+                *_node_params(first, now),
+                *_node_params(second, now),
+                first[0],
+                second[0],
+                EdgeKind.OUTPUT.value,
+                "",
+                run_row[0],
+                version_row[0],
+            ],
+        )
+        return cursor.fetchone()[0] == 2
+
+
+def _node_params(row: tuple[str, tuple], now: datetime) -> list:
+    identity, (kind, name, mlflow_run_id, model_version_id) = row
+    return [kind, identity, name, mlflow_run_id, model_version_id, now, now]

@@ -18,6 +18,7 @@ from registry.services.versions import (
     clean_alias,
     expire_if_overdue,
     prefetched_tags,
+    version_by_alias,
     version_of,
 )
 
@@ -52,11 +53,10 @@ def model_version_list(*, actor: Actor, full_name, max_results=None, page_token=
 def model_version_by_alias(*, actor: Actor, full_name, alias) -> ModelVersion:
     model = _visible_model(actor, full_name)
     name = clean_alias(alias)
-    found = ModelAlias.objects.select_related("version").filter(model=model, alias=name).first()
+    found = version_by_alias(model, name)
     if found is None:
         raise NotFound(f"Alias {name!r} does not exist on {model.full_name}.")
-    found.version.model = model  # already loaded with its schema and catalog
-    return found.version
+    return found
 
 
 def aliases_of(versions) -> dict:

@@ -6,11 +6,12 @@ creating versions at once get distinct numbers, and numbers are never reused.
 
 from __future__ import annotations
 
+import functools
 import re
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import models, transaction
+from django.db import connection, models, transaction
 from django.utils import timezone
 
 from audit.services import audit_events_write
@@ -18,6 +19,7 @@ from catalog import authz
 from catalog.privileges import Privilege
 from catalog.selectors import model_lookup
 from catalog.services import audit_write, clean_comment
+from core import rows
 from core.actor import Actor
 from core.errors import FailedPrecondition, InvalidParameter, NotFound
 from core.services import governed
@@ -46,20 +48,53 @@ def locked_model(full_name) -> RegisteredModel:
     return model_lookup(full_name, lock=True)
 
 
-def version_of(model: RegisteredModel, version, *, lock: bool = False) -> ModelVersion:
-    """A live (not deleted) version by number; tombstones answer RESOURCE_DOES_NOT_EXIST."""
-    number = parse_version(version)
-    qs = ModelVersion.objects.filter(model=model, version=number).exclude(
-        lifecycle=ModelVersion.Lifecycle.DELETED
-    )
-    if lock:
-        qs = qs.select_for_update()
-    obj = next(iter(qs), None)  # (model, version) is unique: no ORDER BY/LIMIT needed
-    if obj is None:
-        raise NotFound(f"Model version {model.full_name}/{number} does not exist.")
+_VERSION_PART = rows.Part(ModelVersion, "v")
+
+
+@functools.cache
+def _version_sql(by_alias: bool) -> str:
+    """A live version of a model by number, or by alias: one raw SELECT whose text is built
+    once (every version read and alias resolve goes through here)."""
+    meta = ModelVersion._meta
+    head = f'SELECT {_VERSION_PART.columns} FROM "{meta.db_table}" v '
+    live = f'v."{meta.get_field("lifecycle").column}" <> %s'
+    if by_alias:
+        alias = ModelAlias._meta
+        return (
+            head + f'JOIN "{alias.db_table}" a ON a."{alias.get_field("version").column}" = v.id '
+            f'WHERE a."{alias.get_field("model").column}" = %s AND a.alias = %s'
+        )
+    return head + f'WHERE v."{meta.get_field("model").column}" = %s AND v.version = %s AND {live}'
+
+
+def _version_row(sql: str, params: list, model: RegisteredModel) -> ModelVersion | None:
+    row = rows.fetch_one(sql, params)
+    if row is None:
+        return None
+    (obj,) = rows.build([_VERSION_PART], row)
     obj.model = model  # already loaded with its schema and catalog
     expire_if_overdue(obj)
     return obj
+
+
+def version_of(model: RegisteredModel, version, *, lock: bool = False) -> ModelVersion:
+    """A live (not deleted) version by number; tombstones answer RESOURCE_DOES_NOT_EXIST.
+    `lock` locks the version's row for the rest of the transaction."""
+    number = parse_version(version)
+    sql = _version_sql(False)
+    if lock and connection.features.has_select_for_update:
+        sql += " FOR UPDATE"
+    model_id = rows.db_value(RegisteredModel, "id", model.pk)
+    obj = _version_row(sql, [model_id, number, ModelVersion.Lifecycle.DELETED], model)
+    if obj is None:
+        raise NotFound(f"Model version {model.full_name}/{number} does not exist.")
+    return obj
+
+
+def version_by_alias(model: RegisteredModel, name: str) -> ModelVersion | None:
+    """The version an alias of this model points at (None: no such alias)."""
+    model_id = rows.db_value(RegisteredModel, "id", model.pk)
+    return _version_row(_version_sql(True), [model_id, name], model)
 
 
 def parse_version(value) -> int:
