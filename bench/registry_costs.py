@@ -46,6 +46,7 @@ def parse_args():
     ap.add_argument("--profile", action="store_true", help="cProfile the server side")
     ap.add_argument("--top", type=int, default=45, help="profile entries to print")
     ap.add_argument("--route", default="", help="profile only routes containing this text")
+    ap.add_argument("--dump", default="", help="with --profile: also write the profile here")
     ap.add_argument(
         "--calls",
         action="store_true",
@@ -246,6 +247,8 @@ def main() -> None:
     n = sum(len(v["cpu"]) for _, v in rows)
     print(f"server CPU total {all_cpu / 1000:.2f} s over {n} requests ({all_cpu / n:.2f} ms/req)")
     if profiler is not None:
+        if args.dump:
+            profiler.dump_stats(args.dump)
         s = io.StringIO()
         pstats.Stats(profiler, stream=s).sort_stats("cumulative").print_stats(args.top)
         print(s.getvalue())

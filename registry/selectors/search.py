@@ -15,9 +15,10 @@ from django.db import connection
 from django.db.models import Exists, F, OuterRef, Q
 
 from catalog import authz
+from catalog.selectors import model_lookup
 from core import rows
 from core.actor import Actor
-from core.errors import InvalidParameter
+from core.errors import InvalidParameter, NotFound
 from core.names import split_full_name
 from core.pagination import clamp_page_size, decode_token, encode_token
 from core.services import governed
@@ -225,22 +226,61 @@ def model_version_search(
 ):
     """Live versions of visible models matching an MLflow filter, ordered and paged."""
     q = Q()
-    for clause in parse_filter(filter):
+    clauses = parse_filter(filter)
+    for clause in clauses:
         q &= _version_clause_q(clause)
     ordering = _ordering(
         order_by, _VERSION_ORDER, [F("model__full_name").asc(), F("version").desc()]
     )
-    visible = authz.visible_models(actor).values("pk")
+    named = _named_model(clauses)
+    if named is not None:
+        # `name = '<model>'` (what the mlflow client sends for one model's versions): that
+        # model alone, if the actor may see it, instead of every visible model.
+        model = _model_if_visible(actor, named)
+        if model is None:
+            return [], None
+        scope = {"model_id": model.pk}
+    else:
+        scope = {"model__in": authz.visible_models(actor).values("pk")}
     qs = (
-        ModelVersion.objects.filter(q, model__in=visible)
+        ModelVersion.objects.filter(q, **scope)
         .exclude(lifecycle=ModelVersion.Lifecycle.DELETED)
-        .select_related("model")  # rendering needs the model's name, not its parents
         .order_by(*ordering)
     )
+    if named is None:
+        qs = qs.select_related("model")  # rendering needs the model's name, not its parents
     items, token = _offset_page(qs, max_results=_max_results(max_results), page_token=page_token)
     for item in items:
+        if named is not None:
+            item.model = model
         expire_if_overdue(item)
     return items, token
+
+
+def _named_model(clauses: list[Clause]) -> str | None:
+    """The full name an equality clause on `name` pins the search to, if there is one."""
+    for clause in clauses:
+        if (
+            clause.entity == "attribute"
+            and clause.key == "name"
+            and clause.op == "="
+            and isinstance(clause.value, str)
+        ):
+            value = clause.value
+            return (
+                value if "." in value else f"{settings.STEWARD_DEFAULT_NAMESPACE}.{value}"
+            ).lower()
+    return None
+
+
+def _model_if_visible(actor: Actor, full_name: str):
+    """The model of that full name if it exists and the actor may see it; None otherwise
+    (a search then finds nothing, as the general filter would, without saying which)."""
+    try:
+        model = model_lookup(full_name)
+    except (NotFound, InvalidParameter):
+        return None
+    return model if authz.can_see(actor, model) else None
 
 
 def latest_versions_of(models, stages: list[str] | None = None) -> dict:
