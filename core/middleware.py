@@ -57,9 +57,9 @@ class AuditlogActorMiddleware:
     def __call__(self, request):
         if request.path_info.startswith("/api/"):
             return self.get_response(request)
-        from auditlog.context import set_actor
+        from core.services import log_actor
 
         user = getattr(request, "user", None)
         actor = user if user is not None and user.is_authenticated else None
-        with set_actor(actor=actor, remote_addr=getattr(request, "client_address", "") or None):
+        with log_actor(actor, getattr(request, "client_address", "")):
             return self.get_response(request)

@@ -3,10 +3,10 @@ django-auditlog, and an audit event for every denied attempt (written after the 
 
 from __future__ import annotations
 
+import contextlib
 import functools
 from contextvars import ContextVar
 
-from auditlog.context import auditlog_value, set_actor
 from django.db import transaction
 
 from core.actor import Actor
@@ -20,6 +20,37 @@ def current_request_id() -> str | None:
     return _request_id.get()
 
 
+# Who django-auditlog's LogEntry rows name: (user or None, source address or None) of the
+# current service call, or of the console/admin request (core.middleware). One receiver,
+# connected once (CoreConfig.ready), reads it; auditlog's own `set_actor` connects and
+# disconnects a receiver per use, which empties every signal's receiver cache each time and,
+# nested, leaked receivers (jazzband/django-auditlog#846).
+_log_actor: ContextVar[tuple | None] = ContextVar("steward_log_actor", default=None)
+
+
+@contextlib.contextmanager
+def log_actor(user, remote_addr):
+    """LogEntry rows written inside name this user (None: none) and address."""
+    token = _log_actor.set((user, remote_addr or None))
+    try:
+        yield
+    finally:
+        _log_actor.reset(token)
+
+
+def fill_log_entry(sender, instance, **kwargs) -> None:
+    """pre_save of LogEntry: the actor and address of the current context, as auditlog's
+    set_actor would have set them (an actor already given is kept)."""
+    context = _log_actor.get()
+    if context is None:
+        return
+    user, remote_addr = context
+    if user is not None and instance.actor is None:
+        instance.actor = user
+        instance.actor_email = getattr(user, "email", None)
+    instance.remote_addr = remote_addr
+
+
 def governed(action: str, *, atomic: bool = True):
     """Decorate a service (atomic=True) or selector (atomic=False) taking `actor=` by keyword."""
 
@@ -28,14 +59,9 @@ def governed(action: str, *, atomic: bool = True):
         def wrapper(*args, actor: Actor, **kwargs):
             depth_token = _depth.set(_depth.get() + 1)
             rid_token = _request_id.set(actor.request_id)
-            # django-auditlog's set_actor disconnects whatever context is current when it exits,
-            # so a nested one would leave the outer receiver connected for the life of the
-            # process (jazzband/django-auditlog#846); restore the outer context ourselves.
-            outer_context = auditlog_value.get(None)
             try:
-                with set_actor(
-                    actor.user if actor.user.is_authenticated else None,
-                    remote_addr=actor.source_address or None,
+                with log_actor(
+                    actor.user if actor.user.is_authenticated else None, actor.source_address
                 ):
                     if atomic:
                         with transaction.atomic():
@@ -57,8 +83,6 @@ def governed(action: str, *, atomic: bool = True):
                     )
                 raise
             finally:
-                if outer_context is not None:
-                    auditlog_value.set(outer_context)
                 _request_id.reset(rid_token)
                 _depth.reset(depth_token)
 

@@ -227,3 +227,40 @@ def test_requests_leave_no_auditlog_receivers_behind(admin_user, api_as, tree):
         assert api.get(f"{UC}/models/a.b.c").status_code == 200
         api.patch(f"{UC}/models/a.b.c", {"comment": "x"}, format="json")
     assert len(pre_save._live_receivers(LogEntry)[0]) == before
+
+
+@pytest.mark.django_db
+def test_logentries_name_the_service_caller_and_the_console_user(admin_user, make_user, api_as):
+    """django-auditlog's rows take actor and address from core.services.log_actor: inside a
+    service call its actor, in a console/admin request (AuditlogActorMiddleware) the session
+    user and the trusted client address, and nothing outside either."""
+    from auditlog.models import LogEntry
+    from django.test import RequestFactory
+
+    from catalog.models import Catalog
+    from core.middleware import AuditlogActorMiddleware
+
+    api_as(admin_user).post(
+        f"{UC}/catalogs", {"name": "svc"}, format="json", REMOTE_ADDR="10.9.8.7"
+    )
+    entry = LogEntry.objects.filter(object_repr__contains="svc").latest("id")
+    assert entry.actor == admin_user and entry.actor_email == admin_user.email
+
+    clerk = make_user("clerk", email="clerk@example.com")
+    request = RequestFactory().post("/console/catalogs")
+    request.user, request.client_address = clerk, "192.0.2.5"
+
+    def change(_request):
+        Catalog.objects.create(name="console_made")
+        return None
+
+    AuditlogActorMiddleware(change)(request)
+    entry = LogEntry.objects.filter(object_repr__contains="console_made").get()
+    assert (entry.actor, entry.actor_email, entry.remote_addr) == (
+        clerk,
+        "clerk@example.com",
+        "192.0.2.5",
+    )
+    Catalog.objects.create(name="no_context")
+    entry = LogEntry.objects.filter(object_repr__contains="no_context").get()
+    assert entry.actor is None and entry.remote_addr is None
