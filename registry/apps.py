@@ -29,7 +29,11 @@ class RegistryConfig(AppConfig):
         ):
             auditlog.register(model)
         # A version's diff is its own columns: reading the reverse one-to-one `retention` for
-        # it cost a query per version write.
-        auditlog.register(models.ModelVersion, exclude_fields=["retention"])
+        # it cost a query per version write. Not its signature and input example either: read
+        # from the files when the version is sealed and never edited, they would only copy
+        # those JSON documents into every diff (the audit trail records the files' digest).
+        auditlog.register(
+            models.ModelVersion, exclude_fields=["retention", "signature", "input_example"]
+        )
         # Approver lists live in many-to-many tables: record their changes too.
         auditlog.register(models.AliasPolicy, m2m_fields={"approver_users", "approver_groups"})

@@ -52,6 +52,16 @@ _VERSION_PART = rows.Part(ModelVersion, "v")
 
 
 @functools.cache
+def _bump_sql() -> str:
+    meta = RegisteredModel._meta
+    sets = ", ".join(
+        f'"{meta.get_field(name).column}" = %s'
+        for name in ("next_version", "updated_by", "updated_at")
+    )
+    return f'UPDATE "{meta.db_table}" SET {sets} WHERE "{meta.pk.column}" = %s'
+
+
+@functools.cache
 def _version_sql(by_alias: bool) -> str:
     """A live version of a model by number, or by alias: one raw SELECT whose text is built
     once (every version read and alias resolve goes through here)."""
@@ -202,9 +212,16 @@ def model_version_create(
     model.next_version = number + 1
     model.updated_by = actor.username
     model.updated_at = timezone.now()
-    RegisteredModel.objects.filter(pk=model.pk).update(
-        next_version=model.next_version, updated_by=model.updated_by, updated_at=model.updated_at
-    )
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _bump_sql(),
+            [
+                model.next_version,
+                model.updated_by,
+                rows.db_value(RegisteredModel, "updated_at", model.updated_at),
+                rows.db_value(RegisteredModel, "id", model.pk),
+            ],
+        )
     version = ModelVersion(
         model=model,
         version=number,
