@@ -108,14 +108,15 @@ def audit_event_write(
     # No savepoint: an audit write that fails must fail the change it records, and every
     # request that writes pays for one (two statements fewer than a nested atomic block).
     with transaction.atomic(savepoint=False):
-        event.prev_hash = _locked_head_hash()
-        event.hash = event_digest(event.prev_hash, hashed_fields(event))
-        if connection.vendor == "postgresql":  # the INSERT moves the head too
+        if connection.vendor == "postgresql":  # one statement: lock, chain, insert, move
             values = {name: getattr(event, name) for name in _ROW_FIELDS}
             values["details"] = _PLAIN(event.details)
-            (event.pk,) = _insert_and_move_head([_as_row(values)])
+            payload = _CANONICAL(hashed_fields(event))  # event_digest's JSON
+            ((event.pk, event.prev_hash, event.hash),) = _write_chained([(values, payload)])
             event._state.adding, event._state.db = False, connection.alias
         else:
+            event.prev_hash = _locked_head_hash()
+            event.hash = event_digest(event.prev_hash, hashed_fields(event))
             event.save(force_insert=True)
             with connection.cursor() as cursor:
                 cursor.execute(_SET_HEAD_SQL, [event.hash])
@@ -272,7 +273,7 @@ def audit_events_write(events: Iterable[dict[str, Any]], *, copy: bool = False) 
     any): each item holds the keyword arguments of `audit_event_write`. The chain is exactly
     the one writing them one by one would give (same fields, same prev_hash/hash links), but
     the chain head is locked and updated once and the rows go in with multi-row INSERTs
-    (on PostgreSQL, one statement that also moves the head: `_insert_and_move_head`),
+    (on PostgreSQL, one statement that also locks and moves the head: `_write_chained`),
     instead of three statements and a savepoint per event. `copy`: on PostgreSQL, load the
     rows with COPY (the events returned then carry no id). System work that records many
     events and needs no instances back (a retention batch) calls `audit_events_append`."""
@@ -280,13 +281,20 @@ def audit_events_write(events: Iterable[dict[str, Any]], *, copy: bool = False) 
     if not specs:
         return []
     with transaction.atomic(savepoint=False):  # as audit_event_write: fails with its change
-        rows = _chained_rows(specs, _locked_head_hash())
-        built = [_instance(row) for row in rows]
         if connection.vendor == "postgresql" and not copy:
-            for event, pk in zip(built, _insert_and_move_head(rows), strict=True):
+            unchained = _unchained(specs)
+            built = []
+            for (values, _), (pk, prev_hash, digest) in zip(
+                unchained, _write_chained(unchained), strict=True
+            ):
+                values["prev_hash"], values["hash"] = prev_hash, digest
+                event = _instance(_as_row(values))
                 event.pk = pk
                 event._state.adding, event._state.db = False, connection.alias
+                built.append(event)
             return built
+        rows = _chained_rows(specs, _locked_head_hash())
+        built = [_instance(row) for row in rows]
         if copy and connection.vendor == "postgresql":
             _copy_rows(rows)
         else:
@@ -332,52 +340,79 @@ def audit_events_append_prepared(prepared: list) -> int:
 
 
 _HASH = _ROW_FIELDS.index("hash")
-# Columns whose values Django's CharField would turn into text (`to_python`: str(value) for a
-# value that is not text), as the ORM's INSERT did.
-_TEXT_COLUMNS = frozenset(
+# The columns PostgreSQL fills in `_chained_sql` (all but the id and the two hashes), in order.
+_INPUT_FIELDS = tuple(name for name in _ROW_FIELDS if name not in ("prev_hash", "hash"))
+_INPUT_TEXT = frozenset(
     i
-    for i, name in enumerate(_ROW_FIELDS)
+    for i, name in enumerate(_INPUT_FIELDS)
     if AuditEvent._meta.get_field(name).get_internal_type() == "CharField"
 )
 
 
 @functools.cache
-def _insert_sql() -> str:
-    """PostgreSQL: insert chained rows (one array per column, as Django's bulk_create does:
-    one statement text, and one plan, for any number of rows) and move the chain head, in one
-    statement. Parameters: the new head hash, then one list per column of `_ROW_FIELDS`
-    (`details` as JSON text). Returns the new ids, in row order. Built once per process."""
+def _chained_sql() -> str:
+    """PostgreSQL: write events and link them into the chain in one statement. It locks the
+    chain head (FOR UPDATE), computes each event's hash as `event_digest` does (SHA-256, in
+    hex, of the previous hash followed by the event's payload: the canonical JSON of its
+    hashed fields, ASCII), inserts the rows in order and moves the head to the last hash.
+    Parameters: the payloads, then one array per column of `_INPUT_FIELDS` (`details` as JSON
+    text): one text, and one plan, for any number of rows. Returns (id, prev_hash, hash) per
+    row in order; no row when the head does not exist yet (the very first write)."""
     quote = connection.ops.quote_name
-    fields = [f for f in AuditEvent._meta.concrete_fields if not f.primary_key]
-    assert tuple(f.attname for f in fields) == _ROW_FIELDS
-    columns = ", ".join(quote(f.column) for f in fields)
+    meta = AuditEvent._meta
+    fields = [meta.get_field(name) for name in _INPUT_FIELDS]
+    names = [f"c{i}" for i in range(len(fields))]
     # The type without its length (varchar[], not varchar(64)[]): nothing is truncated.
     arrays = ", ".join(f"(%s)::{f.db_type(connection).split('(')[0]}[]" for f in fields)
+    digest = "encode(sha256(convert_to({} || i.payload, 'UTF8')), 'hex')"
+    head = quote(_HEAD_TABLE)
     return (
-        f"WITH head AS ({_SET_HEAD_SQL}) "
-        f"INSERT INTO {quote(AuditEvent._meta.db_table)} ({columns}) "
-        f"SELECT * FROM UNNEST({arrays}) RETURNING {quote(AuditEvent._meta.pk.column)}"
+        f"WITH RECURSIVE head AS (SELECT last_hash FROM {head} WHERE id = 1 FOR UPDATE), "
+        f"input AS (SELECT * FROM UNNEST((%s)::text[], {arrays}) "
+        f"WITH ORDINALITY AS t(payload, {', '.join(names)}, n)), "
+        "chain AS (SELECT i.n, h.last_hash::text AS prev_hash, "
+        f"{digest.format('h.last_hash')} AS hash "
+        "FROM head h JOIN input i ON i.n = 1 "
+        f"UNION ALL SELECT i.n, c.hash, {digest.format('c.hash')} "
+        "FROM chain c JOIN input i ON i.n = c.n + 1), "
+        f"ins AS (INSERT INTO {quote(meta.db_table)} "
+        f"({', '.join(quote(f.column) for f in fields)}, "
+        f"{quote(meta.get_field('prev_hash').column)}, {quote(meta.get_field('hash').column)}) "
+        f"SELECT {', '.join('i.' + n for n in names)}, c.prev_hash, c.hash "
+        "FROM input i JOIN chain c ON c.n = i.n ORDER BY i.n "
+        f"RETURNING {quote(meta.pk.column)}, prev_hash, hash), "
+        f"moved AS (UPDATE {head} SET last_hash = (SELECT hash FROM chain ORDER BY n DESC LIMIT 1) "
+        "WHERE id = 1) "
+        "SELECT * FROM ins ORDER BY 1"
     )
 
 
-def _insert_and_move_head(rows: list[tuple]) -> list[int]:
-    """PostgreSQL: write chained rows (`_ROW_FIELDS` order, `details` as JSON text) and move
-    the chain head to the last one's hash, in one statement per BULK_INSERT_ROWS rows (each
-    moves the head to its own last row, so the head ends on the last); the new ids, in order.
-    The caller holds the head's lock (`_locked_head_hash`)."""
-    sql, ids = _insert_sql(), []
+def _write_chained(unchained: list[tuple[dict[str, Any], str]]) -> list[tuple[int, str, str]]:
+    """PostgreSQL: write `_unchained` events behind the chain head in one statement per
+    BULK_INSERT_ROWS (`_chained_sql`; each moves the head, so the next chunk links behind the
+    previous one); (id, prev_hash, hash) per event, in order. The head row is created on the
+    very first write."""
+    out: list[tuple[int, str, str]] = []
+    sql = _chained_sql()
     with connection.cursor() as cursor:
-        for start in range(0, len(rows), BULK_INSERT_ROWS):
-            chunk = rows[start : start + BULK_INSERT_ROWS]
-            columns = [
-                [v if v is None or isinstance(v, str) else str(v) for v in column]
-                if i in _TEXT_COLUMNS
-                else list(column)
-                for i, column in enumerate(zip(*chunk, strict=True))
-            ]
-            cursor.execute(sql, [chunk[-1][_HASH], *columns])
-            ids.extend(row[0] for row in cursor.fetchall())
-    return ids
+        for start in range(0, len(unchained), BULK_INSERT_ROWS):
+            chunk = unchained[start : start + BULK_INSERT_ROWS]
+            params = [[payload for _, payload in chunk]]
+            for i, name in enumerate(_INPUT_FIELDS):
+                column = [values[name] for values, _ in chunk]
+                if i in _INPUT_TEXT:  # as Django's CharField would: text
+                    column = [v if v is None or isinstance(v, str) else str(v) for v in column]
+                params.append(column)
+            cursor.execute(sql, params)
+            written = cursor.fetchall()
+            if not written:  # no head yet: create it (locked), then the same statement
+                _locked_head()
+                cursor.execute(sql, params)
+                written = cursor.fetchall()
+            if len(written) != len(chunk):  # an event without its row: fail the change
+                raise RuntimeError(f"audit write stored {len(written)} of {len(chunk)} events")
+            out.extend(written)
+    return out
 
 
 def _instance(row: tuple) -> AuditEvent:

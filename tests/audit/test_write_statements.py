@@ -73,15 +73,61 @@ def test_a_securable_that_is_not_text_is_stored_as_its_text(admin_actor, writer)
 
 
 @pytest.mark.postgres
-def test_on_postgresql_the_insert_moves_the_head_in_the_same_statement(admin_actor):
+def test_on_postgresql_one_statement_locks_chains_inserts_and_moves_the_head(admin_actor):
+    """PostgreSQL computes the hashes (the same as event_digest: verify_chain recomputes
+    them in Python) in the statement that locks the head, inserts and moves the head."""
     audit_event_write(actor=admin_actor, action="test.warm")  # the head row exists
     with CaptureQueriesContext(connection) as single:
-        audit_event_write(actor=admin_actor, action="test.one")
+        audit_event_write(actor=admin_actor, action="test.one", details={"ü": "naïve ✓"})
     with CaptureQueriesContext(connection) as bulk:
-        audit_events_write([{"actor": admin_actor, "action": f"test.{i}"} for i in range(3)])
+        events = audit_events_write(
+            [{"actor": admin_actor, "action": f"test.{i}", "details": {"i": i}} for i in range(3)]
+        )
     for captured in (single, bulk):
         sql = [q["sql"] for q in captured.captured_queries]
-        assert len(sql) == 2, sql
-        assert sql[0].endswith("FOR UPDATE")
-        assert sql[1].startswith("WITH head AS (UPDATE audit_auditchainhead")
+        assert len(sql) == 1, sql
+        assert sql[0].startswith("WITH RECURSIVE head AS (SELECT last_hash")
+        assert "FOR UPDATE" in sql[0] and 'UPDATE "audit_auditchainhead" SET last_hash' in sql[0]
+    stored = list(AuditEvent.objects.order_by("id"))
+    assert [e.hash for e in stored[-3:]] == [e.hash for e in events]
+    assert [e.prev_hash for e in stored[-3:]] == [stored[-4].hash, *[e.hash for e in events[:2]]]
+    assert verify_chain().ok
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_writers_on_postgresql_make_one_unbroken_chain(admin_user):
+    """Writers in parallel transactions queue on the head's lock inside the one statement
+    and each links behind the hash the previous one committed."""
+    import threading
+
+    from django.db import connections
+
+    from core.actor import Actor
+
+    actor = Actor.system(admin_user)
+    audit_event_write(actor=actor, action="test.first")
+    errors: list = []
+
+    def writer(n: int) -> None:
+        try:
+            for i in range(15):
+                if i % 3:
+                    audit_event_write(actor=actor, action=f"test.t{n}.{i}")
+                else:
+                    audit_events_write(
+                        [{"actor": actor, "action": f"test.t{n}.{i}.{k}"} for k in range(2)]
+                    )
+        except Exception as exc:  # reported below
+            errors.append(exc)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=writer, args=(n,)) for n in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert AuditEvent.objects.count() == 1 + 4 * (10 + 5 * 2)
     assert verify_chain().ok
