@@ -161,11 +161,14 @@ def copy_and_inspect(source_prefix: str, target_prefix: str) -> tuple[int, Versi
 
 
 def _copy_file_local(source: str, target: str, file_mode: int | None) -> str:
-    """Copy one file on local disk (never through a link at the target), hashing what it
-    writes; returns the SHA-256."""
+    """Copy one file on local disk, hashing what it writes; returns the SHA-256. Neither end
+    is opened through a symbolic link (one put in place after `local_files` looked fails the
+    copy rather than reading or writing outside the store)."""
     digest = hashlib.sha256()
-    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0)
-    with open(source, "rb") as reader, os.fdopen(os.open(target, flags, 0o666), "wb") as out:
+    nofollow = getattr(os, "O_NOFOLLOW", 0)
+    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | nofollow
+    reader = os.fdopen(os.open(source, os.O_RDONLY | nofollow), "rb")
+    with reader, os.fdopen(os.open(target, flags, 0o666), "wb") as out:
         for chunk in iter(lambda: reader.read(1 << 20), b""):
             digest.update(chunk)
             out.write(chunk)

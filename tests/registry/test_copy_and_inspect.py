@@ -100,3 +100,24 @@ def test_an_empty_source_is_an_error(store):
     (store / "runs/empty").mkdir()
     with pytest.raises(FileNotFoundError, match="no files under the source"):
         artifacts.copy_and_inspect("runs/empty", "models/x/versions/1")
+
+
+def test_a_link_swapped_in_after_the_scan_is_not_followed(store, tmp_path, monkeypatch):
+    """A file replaced by a symbolic link between the tree's check and the copy (a race on
+    the disk) fails the copy instead of reading what the link points at."""
+    outside = tmp_path / "secret.txt"
+    outside.write_text("secret")
+    real_scan = artifacts.local_files
+
+    def scan_then_swap(prefix):
+        found = real_scan(prefix)
+        victim = store / "runs/src/model/model.skops"
+        victim.unlink()
+        os.symlink(outside, victim)
+        return found
+
+    monkeypatch.setattr(artifacts, "local_files", scan_then_swap)
+    with pytest.raises(OSError):
+        artifacts.copy_and_inspect("runs/src/model", "models/x/versions/1")
+    copied = store / "models/x/versions/1/model.skops"
+    assert not copied.exists() or copied.read_bytes() != b"secret"
