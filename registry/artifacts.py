@@ -157,7 +157,18 @@ def copy_and_inspect(source_prefix: str, target_prefix: str) -> tuple[int, Versi
     for relative, file_hash in hashes:
         tree.update(f"{relative}\0{file_hash}\n".encode())
     files = [relative for relative, _ in hashes]
-    return len(files), _facts(target_prefix, tree.hexdigest(), files)
+    written = {relative: os.path.join(target_root, *relative.split("/")) for relative in files}
+
+    def read(relative: str) -> bytes | None:  # only what was just copied, never via a link
+        path = written.get(relative)
+        if path is None:
+            return None
+        with os.fdopen(os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0)), "rb") as f:
+            if os.fstat(f.fileno()).st_size > MAX_METADATA_BYTES:
+                return None
+            return f.read()
+
+    return len(files), _facts(target_prefix, tree.hexdigest(), files, read)
 
 
 def _copy_file_local(source: str, target: str, file_mode: int | None) -> str:
@@ -206,20 +217,27 @@ def inspect_version_files(prefix: str) -> VersionFacts:
     return _facts(prefix, digest, files)
 
 
-def _facts(prefix: str, digest: str, files: list[str]) -> VersionFacts:
+def _facts(prefix: str, digest: str, files: list[str], read=None) -> VersionFacts:
+    """The facts of a version's files: `read(relative path)` gives a file's bytes, or None
+    when it is missing or larger than MAX_METADATA_BYTES (default: through the storage API)."""
     if not files:
         raise FailedPrecondition("The version's storage location holds no files yet.")
+    if read is None:
+
+        def read(relative: str) -> bytes | None:
+            return _read_small(join(prefix, relative))
+
     signature = input_example = None
     mlmodel_path = next((f for f in files if f == "MLmodel" or f.endswith("/MLmodel")), None)
     if mlmodel_path is not None:
-        raw = _read_small(join(prefix, mlmodel_path))
+        raw = read(mlmodel_path)
         try:
             meta = yaml.load(raw, Loader=_SafeLoader) if raw else None
         except yaml.YAMLError:
             meta = None
         if isinstance(meta, dict):
             signature = _signature(meta.get("signature"))
-            input_example = _input_example(prefix, mlmodel_path, meta)
+            input_example = _input_example(read, mlmodel_path, meta)
     return VersionFacts(digest, files, signature, input_example)
 
 
@@ -239,7 +257,7 @@ def _signature(value) -> dict | None:
     return out or None
 
 
-def _input_example(prefix: str, mlmodel_path: str, meta: dict):
+def _input_example(read, mlmodel_path: str, meta: dict):
     info = meta.get("saved_input_example_info")
     if not isinstance(info, dict) or not isinstance(info.get("artifact_path"), str):
         return None
@@ -250,7 +268,7 @@ def _input_example(prefix: str, mlmodel_path: str, meta: dict):
         relative = canonical_relpath(info["artifact_path"])
     except Exception:  # a hostile MLmodel must not break registration
         return None
-    raw = _read_small(join(prefix, join(folder, relative) if folder else relative))
+    raw = read(join(folder, relative) if folder else relative)
     if raw is None:
         return None
     try:

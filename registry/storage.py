@@ -121,7 +121,8 @@ def storage_uri(prefix: str) -> str:
     if settings.STEWARD_ARTIFACT_STORAGE == "s3":
         base = f"s3://{settings.STEWARD_S3_BUCKET}/{settings.STEWARD_S3_PREFIX}".rstrip("/")
         return f"{base}/{prefix}"
-    return (artifact_root() / prefix).resolve().as_uri()
+    # The root resolved once (_real_root); the prefix below it is Steward's own naming, no link.
+    return (Path(_real_root(str(artifact_root()))) / prefix).as_uri()
 
 
 # --- version sources -------------------------------------------------------------------------

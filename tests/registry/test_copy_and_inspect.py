@@ -121,3 +121,14 @@ def test_a_link_swapped_in_after_the_scan_is_not_followed(store, tmp_path, monke
         artifacts.copy_and_inspect("runs/src/model", "models/x/versions/1")
     copied = store / "models/x/versions/1/model.skops"
     assert not copied.exists() or copied.read_bytes() != b"secret"
+
+
+@pytest.mark.parametrize("example_path", ["missing.json", "../../escape.json", "/etc/hostname"])
+def test_an_input_example_outside_the_copied_files_is_not_read(store, tmp_path, example_path):
+    (store / "runs/escape.json").write_text('{"stolen": true}')
+    mlmodel = MLMODEL.replace("artifact_path: input_example.json", f"artifact_path: {example_path}")
+    (store / "runs/src/model/MLmodel").write_text(mlmodel)
+    _, fast = artifacts.copy_and_inspect("runs/src/model", "models/x/versions/1")
+    artifacts.copy_tree("runs/src/model", "models/x/versions/2")
+    assert fast == artifacts.inspect_version_files("models/x/versions/2")
+    assert fast.input_example is None and fast.signature
