@@ -537,11 +537,10 @@ LEAKED = {"receivers": 0}
 def prune_auditlog_receivers() -> int:
     """Remove the pre_save receivers django-auditlog left behind; return how many.
 
-    AuditlogMiddleware opens an auditlog context per request and core.services.governed opens
-    a nested one (set_actor); auditlog never resets its ContextVar, so the outer receiver is
-    never disconnected (jazzband/django-auditlog#846): one leaked receiver per request, and
-    connect/disconnect scan the list linearly, so each request gets slower than the last.
-    Pruning between scenarios makes every scenario start like a fresh worker process.
+    auditlog's set_actor connects a receiver per use and, nested, never disconnected the outer
+    one (jazzband/django-auditlog#846): one leaked receiver per request, each request slower
+    than the last. Steward no longer calls set_actor (core.services.log_actor: one receiver
+    connected once), so this finds none; it stays as a check that no such leak comes back.
     """
     with pre_save.lock:
         keep = [

@@ -105,3 +105,10 @@ def db_value(model, field_name: str, value):
     """A lookup value as the database stores it (e.g. a UUID on SQLite is 32 hex digits)."""
     field = model._meta.get_field(field_name)
     return field.get_db_prep_value(value, connection)
+
+
+def any_of(vendor: str, n: int) -> str:
+    """The right-hand side of a match against a list of n values: on PostgreSQL `= ANY(%s)`
+    with the list as one array parameter (one statement text, and one prepared statement, for
+    any length), elsewhere `IN (%s, ...)` with one parameter per value."""
+    return "= ANY(%s)" if vendor == "postgresql" else "IN (" + ", ".join(["%s"] * n) + ")"

@@ -2,8 +2,6 @@
 
 from registry.selectors.models import registered_model_get, registered_model_list
 from registry.selectors.search import (
-    latest_versions_of,
-    model_aliases_of,
     model_extras,
     model_version_latest,
     model_version_search,
@@ -23,8 +21,6 @@ from registry.selectors.versions import (
 __all__ = [
     "alias_history",
     "aliases_of",
-    "latest_versions_of",
-    "model_aliases_of",
     "model_extras",
     "model_version_by_alias",
     "model_version_get",

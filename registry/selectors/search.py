@@ -283,18 +283,6 @@ def _model_if_visible(actor: Actor, full_name: str):
     return model if authz.can_see(actor, model) else None
 
 
-def latest_versions_of(models, stages: list[str] | None = None) -> dict:
-    """model id -> the latest active version in each stage, in stage order (for rendering;
-    callers pass models the actor may see), tags loaded, the caller's model instances
-    attached. One statement for any number of models (`model_extras`)."""
-    return model_extras(models, stages).latest
-
-
-def model_aliases_of(models) -> dict:
-    """model id -> [(alias, version number)] sorted by alias, for rendering; one statement."""
-    return model_extras(models).aliases
-
-
 @dataclass
 class ModelExtras:
     """What rendering registered models needs besides their rows, by model id: tags
@@ -321,11 +309,7 @@ def _extras_sql(vendor: str, n_models: int, n_stages: int) -> str:
     vt, vtag, mtag, alias = (
         m._meta.db_table for m in (ModelVersion, ModelVersionTag, RegisteredModelTag, ModelAlias)
     )
-    if vendor == "postgresql":
-        models_in = stages_in = "= ANY(%s)"
-    else:
-        models_in = "IN (" + ", ".join(["%s"] * n_models) + ")"
-        stages_in = "IN (" + ", ".join(["%s"] * n_stages) + ")"
+    models_in, stages_in = rows.any_of(vendor, n_models), rows.any_of(vendor, n_stages)
     nulls = ", ".join(["NULL"] * len(_VERSION.concrete))
     return (
         "WITH latest AS (SELECT * FROM (SELECT x.*, ROW_NUMBER() OVER ("
@@ -410,4 +394,4 @@ def model_extras(models, stages: list[str] | None = None) -> ModelExtras:
 def model_version_latest(*, actor: Actor, full_name, stages=None) -> list[ModelVersion]:
     """The latest active version in each asked-for stage (every stage when none is named)."""
     model = _visible_model(actor, full_name)
-    return latest_versions_of([model], parse_stages(stages)).get(model.pk, [])
+    return model_extras([model], parse_stages(stages)).latest.get(model.pk, [])

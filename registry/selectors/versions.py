@@ -72,7 +72,7 @@ def aliases_of(versions) -> dict:
 @functools.cache
 def _extras_sql(vendor: str, n: int) -> str:
     tag, alias = ModelVersionTag._meta.db_table, ModelAlias._meta.db_table
-    ids = "= ANY(%s)" if vendor == "postgresql" else "IN (" + ", ".join(["%s"] * n) + ")"
+    ids = rows.any_of(vendor, n)
     return (
         f'SELECT 0, t.version_id, t.key, t.value FROM "{tag}" t WHERE t.version_id {ids} '
         f'UNION ALL SELECT 1, a.version_id, a.alias, NULL FROM "{alias}" a '
