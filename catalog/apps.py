@@ -6,10 +6,44 @@ class CatalogConfig(AppConfig):
     verbose_name = "Catalog"
 
     def ready(self) -> None:
+        # Imported here: models and auditlog's registry need the app registry to be ready.
         from auditlog.registry import auditlog
 
         from catalog import models
+        from catalog.privileges import SecurableType
+        from catalog.securables import SecurableKind, register
 
+        register(
+            SecurableKind(
+                SecurableType.METASTORE,
+                models.Metastore,
+                models.MetastoreUserGrant,
+                models.MetastoreGroupGrant,
+                label="Metastore",
+                name_field="name",
+            )
+        )
+        register(
+            SecurableKind(
+                SecurableType.CATALOG,
+                models.Catalog,
+                models.CatalogUserGrant,
+                models.CatalogGroupGrant,
+                label="Catalog",
+                name_field="name",
+            )
+        )
+        register(
+            SecurableKind(
+                SecurableType.SCHEMA,
+                models.Schema,
+                models.SchemaUserGrant,
+                models.SchemaGroupGrant,
+                label="Schema",
+                parent=SecurableType.CATALOG,
+                parent_field="catalog",
+            )
+        )
         for model in (
             models.Metastore,
             models.Catalog,

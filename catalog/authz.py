@@ -17,30 +17,18 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import Group, Permission
 from django.db import connection
 from django.db.models import Exists, OuterRef, Q, QuerySet
 
-from catalog.models import (
-    Catalog,
-    CatalogGroupGrant,
-    CatalogUserGrant,
-    Metastore,
-    MetastoreGroupGrant,
-    MetastoreUserGrant,
-    Schema,
-    SchemaGroupGrant,
-    SchemaUserGrant,
-)
+from catalog import securables
+from catalog.models import Catalog, Metastore, Schema
 from catalog.privileges import APPLICABLE, READ_PRIVILEGES, Privilege, SecurableType
 from core.actor import Actor
 from core.errors import NotFound, PermissionDenied
-
-if TYPE_CHECKING:
-    from registry.models import RegisteredModel
 
 ALL = Privilege.ALL_PRIVILEGES
 
@@ -54,15 +42,9 @@ class Principals:
     is_admin: bool
 
 
-def _grant_tables(securable_type: SecurableType):
-    from registry.models import ModelGroupGrant, ModelUserGrant
-
-    return {
-        SecurableType.METASTORE: (MetastoreUserGrant, MetastoreGroupGrant),
-        SecurableType.CATALOG: (CatalogUserGrant, CatalogGroupGrant),
-        SecurableType.SCHEMA: (SchemaUserGrant, SchemaGroupGrant),
-        SecurableType.REGISTERED_MODEL: (ModelUserGrant, ModelGroupGrant),
-    }[securable_type]
+def _grant_tables(securable_type: SecurableType) -> tuple[Any, Any]:
+    kind = securables.kind(securable_type)
+    return kind.user_grants, kind.group_grants
 
 
 def group_closure(*, user_id: int | None = None, group_ids: Iterable[int] = ()) -> dict[int, str]:
@@ -180,12 +162,12 @@ def _owns(p: Principals, securable) -> bool:
 
 def chain_of(securable) -> list:
     """The securable and its ancestors from the catalog down (a metastore stands alone)."""
-    st = securable.securable_type
-    if st == SecurableType.REGISTERED_MODEL:
-        return [securable.schema.catalog, securable.schema, securable]
-    if st == SecurableType.SCHEMA:
-        return [securable.catalog, securable]
-    return [securable]
+    chain = [securable]
+    kind = securables.kind(securable.securable_type)
+    while kind.parent is not None:
+        chain.insert(0, getattr(chain[0], kind.parent_field))
+        kind = securables.kind(kind.parent)
+    return chain
 
 
 def _expand(privileges: set[Privilege], securable_type: SecurableType) -> set[Privilege]:
@@ -462,11 +444,13 @@ def visible_schemas(actor: Actor, queryset: QuerySet[Schema] | None = None) -> Q
     )
 
 
-def visible_models(actor: Actor, queryset=None) -> QuerySet[RegisteredModel]:
-    """Models the actor may see, as one query after four small cached ones."""
-    from registry.models import RegisteredModel
-
-    qs = RegisteredModel.objects.all() if queryset is None else queryset
+def visible_models(actor: Actor, queryset: QuerySet | None = None) -> QuerySet:
+    """Registered models the actor may see, as one query after four small cached ones."""
+    qs = (
+        securables.model(SecurableType.REGISTERED_MODEL).objects.all()
+        if queryset is None
+        else queryset
+    )
     p = principals(actor)
     if p.is_admin:
         return qs

@@ -12,7 +12,7 @@ from django.db import connection
 
 from accounts.models import User
 from accounts.selectors import principal_by_name
-from catalog import authz
+from catalog import authz, securables
 from catalog.models import Catalog, Metastore, Schema
 from catalog.privileges import Privilege, SecurableType, parse_securable_type
 from core.actor import Actor
@@ -48,43 +48,31 @@ def _owner_joins(alias: str) -> str:
 
 
 @functools.cache
-def _lookup_sql(kind: str, by_id: bool = False) -> tuple[str, list[Part]]:
+def _lookup_sql(securable_type: SecurableType, by_id: bool = False) -> tuple[str, list[Part]]:
     """(SQL, parts) loading a securable by its unique name with its parents and its owner, as
-    `select_related` would, built once per process (see core/rows.py for why)."""
-    from registry.models import RegisteredModel
-
-    if kind == "catalog":
-        parts = [Part(Catalog, "c"), *_owner_parts("c")]
-        where = 'c."name" = %s'
-        tables = f"{Catalog._meta.db_table} c"
-        owner_alias = "c"
-    elif kind == "schema":
-        parts = [Part(Schema, "s"), Part(Catalog, "c", attach=("s", "catalog")), *_owner_parts("s")]
-        where = 's."full_name" = %s'
-        tables = f"{Schema._meta.db_table} s JOIN {Catalog._meta.db_table} c ON c.id = s.catalog_id"
-        owner_alias = "s"
-    else:
-        parts = [
-            Part(RegisteredModel, "m"),
-            Part(Schema, "s", attach=("m", "schema")),
-            Part(Catalog, "c", attach=("s", "catalog")),
-            *_owner_parts("m"),
-        ]
-        where = 'm."full_name" = %s'
-        tables = (
-            f"{RegisteredModel._meta.db_table} m "
-            f"JOIN {Schema._meta.db_table} s ON s.id = m.schema_id "
-            f"JOIN {Catalog._meta.db_table} c ON c.id = s.catalog_id"
+    `select_related` would, built once per process (see core/rows.py for why). The joins
+    follow the registered parent chain (catalog/securables.py)."""
+    chain = securables.chain_types(securable_type)[::-1]  # the securable first, then upwards
+    aliases = [f"t{depth}" for depth in range(len(chain))]
+    parts = [Part(chain[0].model, aliases[0])]
+    tables = f"{chain[0].model._meta.db_table} {aliases[0]}"
+    for depth in range(1, len(chain)):
+        child, parent = chain[depth - 1], chain[depth]
+        alias, child_alias = aliases[depth], aliases[depth - 1]
+        parts.append(Part(parent.model, alias, attach=(child_alias, child.parent_field)))
+        fk = child.model._meta.get_field(child.parent_field).column
+        tables += (
+            f" JOIN {parent.model._meta.db_table} {alias} ON {alias}.id = {child_alias}.\"{fk}\""
         )
-        owner_alias = "m"
-    if by_id:
-        where = f"{parts[0].alias}.id = %s"
-    sql = f"SELECT {select_list(parts)} FROM {tables} {_owner_joins(owner_alias)} WHERE {where}"
+    parts += _owner_parts(aliases[0])
+    name_column = chain[0].model._meta.get_field(chain[0].name_field).column
+    where = f'{aliases[0]}."{name_column}" = %s' if not by_id else f"{aliases[0]}.id = %s"
+    sql = f"SELECT {select_list(parts)} FROM {tables} {_owner_joins(aliases[0])} WHERE {where}"
     return sql, parts
 
 
-def _lookup(kind: str, key, *, lock: bool = False, by_id: bool = False):
-    sql, parts = _lookup_sql(kind, by_id)
+def _lookup(securable_type: SecurableType, key, *, lock: bool = False, by_id: bool = False):
+    sql, parts = _lookup_sql(securable_type, by_id)
     if by_id:
         key = parts[0].model._meta.pk.get_db_prep_value(key, connection)
     if lock and connection.features.has_select_for_update_of:
@@ -97,7 +85,7 @@ def _lookup(kind: str, key, *, lock: bool = False, by_id: bool = False):
 def catalog_lookup(name) -> Catalog:
     """Load a catalog by name without authorization (internal; callers check)."""
     key = canonical_name(name, field="catalog name")
-    obj = _lookup("catalog", key)
+    obj = _lookup(SecurableType.CATALOG, key)
     if obj is None:
         raise _missing("Catalog", key)
     return obj
@@ -105,7 +93,7 @@ def catalog_lookup(name) -> Catalog:
 
 def schema_lookup(full_name) -> Schema:
     catalog_name, schema_name = split_full_name(full_name, 2, field="schema full_name")
-    obj = _lookup("schema", f"{catalog_name}.{schema_name}")
+    obj = _lookup(SecurableType.SCHEMA, f"{catalog_name}.{schema_name}")
     if obj is None:
         raise _missing("Schema", f"{catalog_name}.{schema_name}")
     return obj
@@ -116,7 +104,7 @@ def model_lookup(full_name, *, lock: bool = False):
     locks the model's row for the rest of the transaction."""
     parts = split_full_name(full_name, 3, field="model full_name")
     key = ".".join(parts)
-    obj = _lookup("model", key, lock=lock)
+    obj = _lookup(SecurableType.REGISTERED_MODEL, key, lock=lock)
     if obj is None:
         raise _missing("Registered model", key)
     return obj
@@ -125,7 +113,7 @@ def model_lookup(full_name, *, lock: bool = False):
 def model_by_id(pk):
     """A registered model by id with its schema, catalog and owner (None if there is none),
     without authorization."""
-    return _lookup("model", pk, by_id=True)
+    return _lookup(SecurableType.REGISTERED_MODEL, pk, by_id=True)
 
 
 def securable_lookup(securable_type, full_name):
@@ -187,11 +175,8 @@ class Assignment:
 
 def assignments_of(securable) -> list[Assignment]:
     """Every direct grant on one securable, grouped by principal; two queries."""
-    if securable.securable_type == SecurableType.METASTORE:
-        from catalog.models import MetastoreGroupGrant as GG
-        from catalog.models import MetastoreUserGrant as UG
-    else:
-        UG, GG = authz._grant_tables(securable.securable_type)  # noqa: N806
+    kind = securables.kind(securable.securable_type)
+    UG, GG = kind.user_grants, kind.group_grants  # noqa: N806
     by_user: dict[str, set[Privilege]] = defaultdict(set)
     by_group: dict[str, set[Privilege]] = defaultdict(set)
     for name, codename in UG.objects.filter(content_object_id=securable.pk).values_list(

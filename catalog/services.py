@@ -13,7 +13,7 @@ from guardian.shortcuts import assign_perm, remove_perm
 from accounts.models import User
 from accounts.selectors import principal_by_name, principal_name
 from audit.services import audit_event_write
-from catalog import authz
+from catalog import authz, securables
 from catalog.models import Catalog, Schema
 from catalog.privileges import GRANTABLE, Privilege, SecurableType, parse_privilege
 from catalog.selectors import (
@@ -164,7 +164,7 @@ def catalog_update(
         obj.name = canonical_name(new_name, field="new_name")
         if Catalog.objects.filter(name=obj.name).exists():
             raise AlreadyExists(f"Catalog '{obj.name}' already exists.")
-        _rename_descendants(old_prefix=old, new_prefix=obj.name, catalog=obj)
+        _rename_descendants(old_prefix=old, new_prefix=obj.name, securable=obj)
         changes["name"] = {"from": old, "to": obj.name}
     if not changes:
         return obj  # nothing to change: no stamp, no audit event
@@ -174,21 +174,16 @@ def catalog_update(
     return obj
 
 
-def _rename_descendants(*, old_prefix: str, new_prefix: str, catalog=None, schema=None) -> None:
-    """Keep denormalized full names in step, in two UPDATE statements."""
-    from registry.models import RegisteredModel
-
-    cut = len(old_prefix) + 1
-    tail = Substr("full_name", cut)
-    if catalog is not None:
-        Schema.objects.filter(catalog=catalog).update(full_name=Concat(Value(new_prefix), tail))
-        RegisteredModel.objects.filter(schema__catalog=catalog).update(
-            full_name=Concat(Value(new_prefix), tail)
-        )
-    else:
-        RegisteredModel.objects.filter(schema=schema).update(
-            full_name=Concat(Value(new_prefix), tail)
-        )
+def _rename_descendants(*, old_prefix: str, new_prefix: str, securable) -> None:
+    """Keep the denormalized full names below a renamed securable in step: one UPDATE per
+    securable type registered below it (catalog/securables.py)."""
+    tail = Substr("full_name", len(old_prefix) + 1)
+    for kind in securables.kinds():
+        path = securables.path_to(kind.type, securable.securable_type)
+        if path is not None:
+            kind.model.objects.filter(**{path: securable}).update(
+                full_name=Concat(Value(new_prefix), tail)
+            )
 
 
 @governed("catalog.delete")
@@ -249,7 +244,7 @@ def schema_update(
         obj.full_name = f"{obj.catalog.name}.{obj.name}"
         if Schema.objects.filter(full_name=obj.full_name).exists():
             raise AlreadyExists(f"Schema '{obj.full_name}' already exists.")
-        _rename_descendants(old_prefix=old, new_prefix=obj.full_name, schema=obj)
+        _rename_descendants(old_prefix=old, new_prefix=obj.full_name, securable=obj)
         changes["name"] = {"from": old, "to": obj.full_name}
     if not changes:
         return obj  # nothing to change: no stamp, no audit event

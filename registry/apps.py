@@ -6,9 +6,25 @@ class RegistryConfig(AppConfig):
     verbose_name = "Model registry"
 
     def ready(self) -> None:
+        # Imported here: models and auditlog's registry need the app registry to be ready.
         from auditlog.registry import auditlog
 
+        from catalog.privileges import SecurableType
+        from catalog.securables import SecurableKind, register
         from registry import models
+
+        # Registered models are securables of the catalog's tree (catalog never imports us).
+        register(
+            SecurableKind(
+                SecurableType.REGISTERED_MODEL,
+                models.RegisteredModel,
+                models.ModelUserGrant,
+                models.ModelGroupGrant,
+                label="Registered model",
+                parent=SecurableType.SCHEMA,
+                parent_field="schema",
+            )
+        )
 
         # Not AliasHistory: its rows are the field-level history of aliases already (who, when,
         # from, to, why), written once and never changed, so a LogEntry per row repeated each
