@@ -62,7 +62,7 @@ def _lookup_sql(securable_type: SecurableType, by_id: bool = False) -> tuple[str
         parts.append(Part(parent.model, alias, attach=(child_alias, child.parent_field)))
         fk = child.model._meta.get_field(child.parent_field).column
         tables += (
-            f" JOIN {parent.model._meta.db_table} {alias} ON {alias}.id = {child_alias}.\"{fk}\""
+            f' JOIN {parent.model._meta.db_table} {alias} ON {alias}.id = {child_alias}."{fk}"'
         )
     parts += _owner_parts(aliases[0])
     name_column = chain[0].model._meta.get_field(chain[0].name_field).column
