@@ -9,7 +9,12 @@ from core.errors import InvalidParameter
 
 
 def principal_by_name(name) -> User | Group:
-    """A user (by username) or else a group (by name); refuses unknown names."""
+    """A user (by username) or else a group (by name); refuses unknown names.
+
+    Principal names share one namespace compared case-insensitively (README, SCIM): "CAROL"
+    names carol. An exact match wins; a name that matches several principals only up to case
+    (possible for accounts made outside SCIM) is refused rather than guessed at.
+    """
     if not isinstance(name, str) or not name.strip() or len(name) > 255 or "\x00" in name:
         raise InvalidParameter("A principal name is required.")
     user = User.objects.filter(username=name, is_active=True).first()
@@ -18,6 +23,17 @@ def principal_by_name(name) -> User | Group:
     group = Group.objects.filter(name=name).first()
     if group is not None:
         return group
+    found: list[User | Group] = [
+        *User.objects.filter(username__iexact=name, is_active=True)[:2],
+        *Group.objects.filter(name__iexact=name)[:2],
+    ]
+    if len(found) == 1:
+        return found[0]
+    if found:
+        raise InvalidParameter(
+            f"Principal name '{name[:100]}' matches several principals that differ only in case;"
+            " use the exact name."
+        )
     raise InvalidParameter(f"Principal '{name[:100]}' does not exist.")
 
 

@@ -93,6 +93,22 @@ class StrictCharField(serializers.CharField):
         return super().to_internal_value(data)
 
 
+class StrictInputSerializer(serializers.Serializer):
+    """A native-API body (/api/v1/*): fields it does not know are refused, not ignored, so a
+    misspelt `required_approvals` or `days` never quietly leaves the default in place. The
+    MLflow, Unity Catalog, SCIM and OpenLineage doors ignore unknown fields, as their clients
+    and specifications expect."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, dict):
+            unknown = sorted(set(data) - set(self.fields), key=str)
+            if unknown:
+                raise serializers.ValidationError(
+                    {"non_field_errors": [f"Unknown field {str(unknown[0])[:64]!r}."]}
+                )
+        return super().to_internal_value(data)
+
+
 class StringMapField(serializers.DictField):
     child = StrictCharField(allow_blank=True, trim_whitespace=False)
 

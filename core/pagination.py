@@ -13,17 +13,34 @@ MAX_PAGE = 1000
 _KEY = re.compile(r"[\x21-\x7e]{1,1024}")
 
 
-def clamp_page_size(raw) -> int:
-    """UC clients ask for 0, 100, 10000 or nothing: clamp to [1, MAX_PAGE], never refuse."""
-    if raw in (None, ""):
-        return DEFAULT_PAGE
-    try:
-        size = int(raw)
-    except (TypeError, ValueError):
-        raise InvalidParameter("max_results must be an integer.") from None
-    if size <= 0:
-        return DEFAULT_PAGE
-    return min(size, MAX_PAGE)
+INT64_MAX = 2**63 - 1
+_DIGITS = re.compile(r"[0-9]{1,19}")
+
+
+def page_size(
+    raw, *, default: int = DEFAULT_PAGE, maximum: int = MAX_PAGE, zero_means_default=False
+) -> int:
+    """The one check of a page size (`max_results`) for every door; returns the size to use.
+
+    An integer (JSON number or decimal string) from 1 to 2^63-1; anything else (-1, 0, 2^63,
+    1.5, "ten", true) is INVALID_PARAMETER_VALUE with the same message at every door. A valid
+    size above `maximum` is clamped to it (UC: "the minimum of this value and a server
+    configured value"). Unity Catalog alone gives 0 a meaning, "let the server choose"
+    (`zero_means_default`); its clients send it.
+    """
+    if raw is None or raw == "":
+        return default
+    least = 0 if zero_means_default else 1
+    if isinstance(raw, str) and _DIGITS.fullmatch(raw):
+        raw = int(raw)
+    if isinstance(raw, bool) or not isinstance(raw, int) or not least <= raw <= INT64_MAX:
+        raise InvalidParameter(f"max_results must be an integer from {least} to {INT64_MAX}.")
+    return min(raw, maximum) if raw else default
+
+
+def uc_page_size(raw) -> int:
+    """Unity Catalog's `max_results`: page_size, with 0 meaning "the server chooses"."""
+    return page_size(raw, zero_means_default=True)
 
 
 def encode_token(key: str) -> str:
@@ -52,7 +69,7 @@ def page(queryset, *, key_field: str, max_results, page_token, two_step: bool = 
     selective visibility filter then reads narrow rows, and the heavy columns and joins are
     loaded for just the rows returned.
     """
-    size = clamp_page_size(max_results)
+    size = page_size(max_results)
     after = decode_token(page_token)
     qs = queryset.order_by(key_field)
     if after is not None:

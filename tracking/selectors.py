@@ -27,7 +27,7 @@ from catalog import authz
 from core import rows
 from core.actor import Actor
 from core.errors import InvalidParameter, NotFound, PermissionDenied
-from core.pagination import decode_token, encode_token
+from core.pagination import INT64_MAX, decode_token, encode_token, page_size
 from core.services import governed
 from tracking import search, validation
 from tracking.models import (
@@ -313,11 +313,10 @@ def experiment_get_by_name(*, actor: Actor, name) -> Experiment:
 
 
 def _max_results(value, *, default: int, limit: int) -> int:
-    size = validation.int64(value, "max_results", default=default)
-    if size is None or size == 0:
-        return default
-    if size < 0:
-        raise validation.invalid("max_results", size, "it must be a positive integer.")
+    """The shared page-size check; above `limit` MLflow refuses rather than clamps."""
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)  # proto JSON: 5.0 is an int64
+    size = page_size(value, default=default, maximum=INT64_MAX)
     if size > limit:
         raise validation.invalid("max_results", size, f"it must be at most {limit}.")
     return size

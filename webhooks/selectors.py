@@ -12,7 +12,7 @@ from catalog.privileges import Privilege
 from catalog.selectors import metastore
 from core.actor import Actor
 from core.errors import InvalidParameter
-from core.pagination import clamp_page_size, decode_token, encode_token
+from core.pagination import decode_token, encode_token, page_size
 from core.services import governed
 from webhooks import events as event_names
 from webhooks.models import Webhook, WebhookDelivery
@@ -21,7 +21,7 @@ from webhooks.services import scope_of, webhook_lookup
 
 def _newest_first(queryset, *, max_results, page_token):
     """One page, newest first, by the keyset (created_at, id); returns (items, token)."""
-    size = clamp_page_size(max_results)
+    size = page_size(max_results)
     after = decode_token(page_token)
     qs = queryset.order_by("-created_at", "-id")
     if after is not None:

@@ -8,11 +8,11 @@ from rest_framework.views import APIView
 from accounts.models import ApiToken
 from accounts.services import api_token_issue, api_token_revoke
 from core.actor import actor_from_request
-from core.api import StrictCharField, json_body, validated
+from core.api import StrictCharField, StrictInputSerializer, json_body, validated
 from core.permissions import IsAuthenticatedPrincipal
 
 
-class TokenInputSerializer(serializers.Serializer):
+class TokenInputSerializer(StrictInputSerializer):
     name = StrictCharField(required=False, allow_blank=True, max_length=200)
     days = serializers.IntegerField(required=False, min_value=1)
     scope = serializers.ChoiceField(choices=ApiToken.Scope.values, required=False)

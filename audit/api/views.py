@@ -10,7 +10,7 @@ from audit.selectors import audit_event_search
 from core.actor import actor_from_request
 from core.api import query_one
 from core.errors import InvalidParameter
-from core.pagination import clamp_page_size, decode_token, encode_token
+from core.pagination import decode_token, encode_token, page_size
 from core.permissions import IsMetastoreAdmin
 
 
@@ -57,7 +57,7 @@ class AuditEventsView(APIView):
             since=filters["since"],
             until=filters["until"],
         )
-        size = clamp_page_size(query_one(request, "max_results"))
+        size = page_size(query_one(request, "max_results"))
         after = decode_token(query_one(request, "page_token"))
         if after is not None:
             if not after.isdigit():

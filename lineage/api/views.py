@@ -13,6 +13,7 @@ import zlib
 
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.exceptions import ParseError, UnsupportedMediaType
+from rest_framework.parsers import BaseParser
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -48,9 +49,17 @@ def _gunzip(data: bytes, limit: int) -> bytes:
     return out
 
 
-class OpenLineageParser(StrictJSONParser):
+class OpenLineageParser(BaseParser):
     """JSON as the OpenLineage client sends it: plain, or `Content-Encoding: gzip` (its
-    `compression: gzip` option). Bodies are bounded before and after decompression."""
+    `compression: gzip` option). Bodies are bounded before and after decompression, by
+    MAX_BODY (the documented 8 MiB) both ways.
+
+    Not a JSONParser subclass: DRF reads a JSONParser's body through `request.body`, which
+    Django caps at DATA_UPLOAD_MAX_MEMORY_SIZE (2.5 MB), so a plain 4 MiB batch was refused
+    while the same batch gzipped passed. This parser reads the stream itself, up to MAX_BODY.
+    """
+
+    media_type = "application/json"
 
     def parse(self, stream, media_type=None, parser_context=None):
         request = (parser_context or {}).get("request")
@@ -61,7 +70,7 @@ class OpenLineageParser(StrictJSONParser):
             data = _gunzip(data, MAX_BODY)
         elif encoding not in ("", "identity"):
             raise UnsupportedMediaType(f"Content-Encoding {encoding[:32]}")
-        return super().parse(io.BytesIO(data), media_type, parser_context)
+        return StrictJSONParser().parse(io.BytesIO(data), media_type, parser_context)
 
 
 class LineageRenderer(JSONRenderer):

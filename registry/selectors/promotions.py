@@ -22,7 +22,7 @@ from catalog.selectors import securable_lookup
 from core.actor import Actor
 from core.errors import InvalidParameter
 from core.names import split_full_name
-from core.pagination import clamp_page_size, decode_token, encode_token
+from core.pagination import decode_token, encode_token, page_size
 from core.services import governed
 from registry import policies
 from registry.models import (
@@ -35,7 +35,7 @@ from registry.models import (
 )
 from registry.selectors.versions import _visible_model
 from registry.services import promotions
-from registry.services.versions import clean_alias
+from registry.services.lookups import clean_alias
 
 VIEWS = ("all", "mine", "waiting")
 # Each listed request costs a few queries to render (counted approvals, can_decide); keep pages
@@ -66,7 +66,7 @@ def _time_after(page_token) -> tuple[datetime, str] | None:
 
 def _time_page(qs, *, field: str, newest_first: bool, max_results, page_token, limit: int):
     """A page ordered by (`field`, id), oldest or newest first; the token is opaque."""
-    size = min(clamp_page_size(max_results), limit)
+    size = min(page_size(max_results), limit)
     after = _time_after(page_token)
     if newest_first:
         qs = qs.order_by(f"-{field}", "id")
@@ -318,7 +318,7 @@ def alias_history_list(*, actor: Actor, full_name, alias, max_results=None, page
     model = _visible_model(actor, full_name)
     name = clean_alias(alias)
     qs = AliasHistory.objects.filter(model=model, alias=name).order_by("-id")
-    size = clamp_page_size(max_results)
+    size = page_size(max_results)
     before = decode_token(page_token)
     if before is not None:
         if not before.isdigit() or len(before) > 18:

@@ -18,7 +18,7 @@ from catalog.privileges import Privilege, SecurableType, parse_securable_type
 from catalog.selectors import model_lookup, securable_lookup
 from core.actor import Actor
 from core.errors import InvalidParameter, NotFound
-from core.pagination import clamp_page_size, decode_token, encode_token
+from core.pagination import decode_token, encode_token, page_size
 from core.services import governed
 from registry import retention
 from registry.models import LegalHold, RetentionPolicy
@@ -100,7 +100,7 @@ def _cursor(page_token) -> tuple[uuid.UUID, int] | None:
 
 
 def _page(pairs, now, max_results, page_token) -> tuple[list[PlanItem], str | None]:
-    size = clamp_page_size(max_results)
+    size = page_size(max_results)
     after = _cursor(page_token)
     items: list[PlanItem] = []
     for item in retention.plan(pairs(after), now, after=after, batch=min(size + 1, 500)):
@@ -160,7 +160,7 @@ def model_retention_preview(*, actor: Actor, full_name, max_results=None, page_t
 def legal_hold_get(*, actor: Actor, full_name, version=None) -> LegalHold:
     """The legal hold on a model (version None) or on one of its versions; not found when
     there is none (or the model is hidden from the actor)."""
-    from registry.services.versions import version_of
+    from registry.services.lookups import version_of
 
     model = model_lookup(full_name)
     authz.require_visible(actor, model)

@@ -20,7 +20,7 @@ from core import rows
 from core.actor import Actor
 from core.errors import InvalidParameter, NotFound
 from core.names import split_full_name
-from core.pagination import clamp_page_size, decode_token, encode_token
+from core.pagination import decode_token, encode_token, page_size
 from core.services import governed
 from registry.models import (
     ModelAlias,
@@ -30,7 +30,8 @@ from registry.models import (
     RegisteredModelTag,
 )
 from registry.selectors.versions import _visible_model
-from registry.services.versions import expire_if_overdue, prefetched_tags
+from registry.services.lookups import expire_if_overdue
+from registry.services.versions import prefetched_tags
 from tracking.search import Clause, bad, parse_filter, parse_order_by, string_condition
 
 STAGE_ORDER = [s.value for s in ModelVersion.Stage]
@@ -182,7 +183,7 @@ def _ordering(order_by, fields: dict[str, str], default: list) -> list:
 
 def _offset_page(qs, *, max_results, page_token):
     """A page by offset (ordered searches cannot use a single keyset); the token is opaque."""
-    size = clamp_page_size(max_results)
+    size = page_size(max_results)
     raw = decode_token(page_token)
     offset = 0
     if raw is not None:
@@ -192,12 +193,6 @@ def _offset_page(qs, *, max_results, page_token):
     items = list(qs[offset : offset + size + 1])
     more = len(items) > size
     return items[:size], (encode_token(str(offset + size)) if more else None)
-
-
-def _max_results(value):
-    if isinstance(value, bool) or (value is not None and not isinstance(value, (int, str))):
-        raise InvalidParameter("max_results must be an integer.")
-    return value
 
 
 # --- selectors -------------------------------------------------------------------------------
@@ -217,7 +212,7 @@ def registered_model_search(
         .select_related("schema__catalog")
         .order_by(*ordering)
     )
-    return _offset_page(qs, max_results=_max_results(max_results), page_token=page_token)
+    return _offset_page(qs, max_results=max_results, page_token=page_token)
 
 
 @governed("model_version.search", atomic=False)
@@ -249,7 +244,7 @@ def model_version_search(
     )
     if named is None:
         qs = qs.select_related("model")  # rendering needs the model's name, not its parents
-    items, token = _offset_page(qs, max_results=_max_results(max_results), page_token=page_token)
+    items, token = _offset_page(qs, max_results=max_results, page_token=page_token)
     for item in items:
         if named is not None:
             item.model = model

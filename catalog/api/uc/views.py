@@ -11,6 +11,7 @@ from catalog.api.uc import serializers as s
 from core.actor import actor_from_request
 from core.api import json_body, query_bool, query_one, validated
 from core.errors import InvalidParameter
+from core.pagination import uc_page_size
 from core.permissions import IsAuthenticatedPrincipal
 from registry import selectors as model_selectors
 from registry import services as model_services
@@ -39,7 +40,7 @@ class CatalogsView(UCView):
     def get(self, request):
         items, token = selectors.catalog_list(
             actor=self.actor(),
-            max_results=query_one(request, "max_results"),
+            max_results=uc_page_size(query_one(request, "max_results")),
             page_token=query_one(request, "page_token"),
         )
         return Response({"catalogs": [s.catalog_out(c) for c in items], "next_page_token": token})
@@ -88,7 +89,7 @@ class SchemasView(UCView):
         items, token = selectors.schema_list(
             actor=self.actor(),
             catalog_name=query_one(request, "catalog_name"),
-            max_results=query_one(request, "max_results"),
+            max_results=uc_page_size(query_one(request, "max_results")),
             page_token=query_one(request, "page_token"),
         )
         return Response({"schemas": [s.schema_out(x) for x in items], "next_page_token": token})
@@ -145,7 +146,7 @@ class ModelsView(UCView):
             actor=self.actor(),
             catalog_name=query_one(request, "catalog_name"),
             schema_name=query_one(request, "schema_name"),
-            max_results=query_one(request, "max_results"),
+            max_results=uc_page_size(query_one(request, "max_results")),
             page_token=query_one(request, "page_token"),
         )
         return Response(

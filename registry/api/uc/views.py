@@ -10,6 +10,7 @@ from rest_framework.views import APIView
 from core.actor import actor_from_request
 from core.api import StrictCharField, epoch_ms, json_body, query_one, validated
 from core.errors import InvalidParameter
+from core.pagination import uc_page_size
 from core.permissions import IsAuthenticatedPrincipal
 from registry import selectors, services
 from registry.services.credentials import model_version_credentials
@@ -103,7 +104,7 @@ class VersionsListView(UCView):
         items, token = selectors.model_version_list(
             actor=self.actor(),
             full_name=full_name,
-            max_results=query_one(request, "max_results"),
+            max_results=uc_page_size(query_one(request, "max_results")),
             page_token=query_one(request, "page_token"),
         )
         aliases = selectors.aliases_of([v.pk for v in items])

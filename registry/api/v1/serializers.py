@@ -7,27 +7,13 @@ import math
 
 from rest_framework import serializers
 
-from core.api import StrictCharField
+from core.api import StrictCharField, StrictInputSerializer
 from registry import policies
 from registry.models import PromotionDecision, PromotionRequest
-from registry.services.promotions import MAX_TEXT
+from registry.services.lookups import MAX_TEXT
 
 MAX_NAME = 767  # the longest full name (catalog.schema.model)
 MAX_JSON_DEPTH = 6
-
-
-class StrictInputSerializer(serializers.Serializer):
-    """Refuses fields it does not know: a misspelt `required_approval` must not quietly leave
-    a policy at one approval."""
-
-    def to_internal_value(self, data):
-        if isinstance(data, dict):
-            unknown = sorted(set(data) - set(self.fields))
-            if unknown:
-                raise serializers.ValidationError(
-                    {"non_field_errors": [f"Unknown field {str(unknown[0])[:64]!r}."]}
-                )
-        return super().to_internal_value(data)
 
 
 class StrictIntegerField(serializers.IntegerField):

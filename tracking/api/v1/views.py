@@ -7,19 +7,19 @@ from rest_framework import serializers
 from rest_framework.response import Response
 
 from core.actor import actor_from_request
-from core.api import StrictCharField, json_body, validated
+from core.api import StrictCharField, StrictInputSerializer, json_body, validated
 from core.permissions import IsAuthenticatedPrincipal
 from tracking import selectors, services
 from tracking.api.base import TrackingView
 from tracking.models import ExperimentPermission
 
 
-class ExperimentPermissionInputSerializer(serializers.Serializer):
+class ExperimentPermissionInputSerializer(StrictInputSerializer):
     principal = StrictCharField(max_length=255)
     level = serializers.ChoiceField(choices=ExperimentPermission.Level.values)
 
 
-class ExperimentPermissionRemoveInputSerializer(serializers.Serializer):
+class ExperimentPermissionRemoveInputSerializer(StrictInputSerializer):
     principal = StrictCharField(max_length=255)
 
 

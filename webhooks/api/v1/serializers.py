@@ -7,22 +7,9 @@ import json
 
 from rest_framework import serializers
 
-from core.api import StrictCharField, epoch_ms
+from core.api import StrictCharField, StrictInputSerializer, epoch_ms
 from webhooks import events
 from webhooks.models import Webhook, WebhookDelivery
-
-
-class StrictInputSerializer(serializers.Serializer):
-    """Refuses fields it does not know (a misspelt `event` must not go unnoticed)."""
-
-    def to_internal_value(self, data):
-        if isinstance(data, dict):
-            unknown = sorted(set(data) - set(self.fields))
-            if unknown:
-                raise serializers.ValidationError(
-                    {"non_field_errors": [f"Unknown field {str(unknown[0])[:64]!r}."]}
-                )
-        return super().to_internal_value(data)
 
 
 def _text(max_length: int, **kwargs) -> StrictCharField:
