@@ -57,6 +57,7 @@ from catalog.selectors import metastore, securable_lookup
 from catalog.services import audit_write
 from core.actor import Actor
 from core.errors import InvalidParameter
+from core.queue import enqueue
 from core.services import current_request_id, governed
 from webhooks import crypto, net, signing
 from webhooks import events as event_names
@@ -173,11 +174,9 @@ def emit(event: str, data, *, securable=None) -> int:
 
 
 def _enqueue(ids: list[str]) -> None:
-    from webhooks.tasks import deliver_webhook
-
     for delivery_id in ids:
         try:
-            deliver_webhook.delay(delivery_id)
+            enqueue("webhooks.tasks.deliver_webhook", delivery_id)
         except Exception:  # a broker outage: the periodic sweep sends it later
             logger.exception("Could not enqueue webhook delivery %s", delivery_id)
 
@@ -592,10 +591,8 @@ def delivery_attempt(delivery_id) -> str:
     if status == WebhookDelivery.Status.REFUSED:
         _audit_refusal(delivery, entry)
     if retry_in and not settings.CELERY_TASK_ALWAYS_EAGER:
-        from webhooks.tasks import deliver_webhook
-
         try:
-            deliver_webhook.apply_async((str(delivery.pk),), countdown=retry_in)
+            enqueue("webhooks.tasks.deliver_webhook", str(delivery.pk), countdown=retry_in)
         except Exception:  # the periodic sweep picks it up when due
             logger.exception("Could not schedule the retry of delivery %s", delivery.pk)
     return status

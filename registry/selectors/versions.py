@@ -14,13 +14,13 @@ from core.errors import NotFound
 from core.pagination import page
 from core.services import governed
 from registry.models import AliasHistory, ModelAlias, ModelVersion, ModelVersionTag
-from registry.services.versions import (
+from registry.services.lookups import (
     clean_alias,
     expire_if_overdue,
-    prefetched_tags,
     version_by_alias,
     version_of,
 )
+from registry.services.versions import prefetched_tags
 
 
 def _visible_model(actor: Actor, full_name):

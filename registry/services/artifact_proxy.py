@@ -39,6 +39,7 @@ from core.errors import Conflict, FailedPrecondition, InvalidParameter, NotFound
 from core.services import governed
 from registry.artifacts import walk
 from registry.models import ModelVersion
+from registry.services.lookups import version_of
 from registry.storage import artifact_storage, canonical_relpath, join, version_prefix
 
 CHUNK_BYTES = 1 << 20
@@ -136,8 +137,6 @@ def _logged_model_target(
 def _version_target(
     actor: Actor, path: str, parts: list[str], *, write: bool, lock: bool
 ) -> Target:
-    from registry.services.versions import version_of
-
     if len(parts) < 4 or parts[2] != "versions" or not parts[3].isascii():
         raise _no_such(path)
     try:

@@ -14,7 +14,7 @@ from core.actor import Actor
 from core.errors import FailedPrecondition
 from core.services import governed
 from registry.models import ModelVersion
-from registry.services.versions import version_audit, version_of
+from registry.services.lookups import version_audit, version_of
 
 LIFETIME_MS = 15 * 60 * 1000
 

@@ -23,7 +23,7 @@ from accounts.models import User
 from accounts.selectors import principal_by_name
 from catalog import authz
 from catalog.privileges import Privilege, SecurableType
-from catalog.selectors import model_lookup, parse_securable_type, securable_lookup
+from catalog.selectors import parse_securable_type, securable_lookup
 from catalog.services import audit_write
 from core.actor import Actor
 from core.errors import (
@@ -35,6 +35,7 @@ from core.errors import (
     PermissionDenied,
     StewardError,
 )
+from core.queue import enqueue_on_commit
 from core.services import governed
 from registry import policies
 from registry.models import (
@@ -46,9 +47,16 @@ from registry.models import (
     PromotionRequest,
     RegisteredModel,
 )
+from registry.services.lookups import (
+    clean_alias,
+    clean_text,
+    clean_uuid,
+    locked_model,
+    version_of,
+)
+from registry.services.moves import move_alias, move_stage
 
 OPEN = (PromotionRequest.State.PENDING, PromotionRequest.State.APPROVED)
-MAX_TEXT = 5000
 
 
 class ApprovalRequired(StewardError):
@@ -83,16 +91,6 @@ def request_links(request: PromotionRequest) -> dict[str, str]:
     }
 
 
-def _text(value, field: str, *, required: bool = False) -> str:
-    if value is None:
-        value = ""
-    if not isinstance(value, str) or len(value) > MAX_TEXT or "\x00" in value:
-        raise InvalidParameter(f"{field} must be a string of at most {MAX_TEXT} characters.")
-    if required and not value.strip():
-        raise InvalidParameter(f"{field} is required.")
-    return value.strip()
-
-
 def _denied(exc: StewardError, request: PromotionRequest, need: str) -> StewardError:
     exc.denied = {  # type: ignore[attr-defined]
         "securable_type": "registered_model",
@@ -105,12 +103,8 @@ def _denied(exc: StewardError, request: PromotionRequest, need: str) -> StewardE
 
 def _notify(request: PromotionRequest, event: str, **extra) -> None:
     """Emails after commit (a rolled-back change sends nothing); see registry.tasks."""
-    from registry.tasks import send_promotion_email
-
-    request_id = str(request.id)
-    # robust: the change is committed; a broker or mail outage must neither fail the caller
-    # nor skip the emails queued after this one (they retry on their own).
-    transaction.on_commit(lambda: send_promotion_email.delay(request_id, event, extra), robust=True)
+    # A mail outage after commit is the task's to retry (registry.tasks).
+    enqueue_on_commit("registry.tasks.send_promotion_email", str(request.id), event, extra)
 
 
 def _webhook(request: PromotionRequest, action: str) -> None:
@@ -175,7 +169,7 @@ def _apply_policy_fields(policy: AliasPolicy, fields: dict) -> dict:
         policy.gates = policies.clean_gates(fields["gates"])
         changes["gates"] = policy.gates
     if "description" in fields:
-        policy.description = _text(fields["description"], "description")
+        policy.description = clean_text(fields["description"], "description")
         changes["description"] = policy.description
     return changes
 
@@ -282,28 +276,13 @@ def alias_policy_lookup(actor: Actor, policy_id, *, lock: bool = False) -> Alias
     qs = AliasPolicy.objects.select_related("catalog", "schema__catalog", "model__schema__catalog")
     if lock:
         qs = qs.select_for_update(of=("self",))
-    policy = qs.filter(pk=_uuid(policy_id, "policy id")).first()
+    policy = qs.filter(pk=clean_uuid(policy_id, "policy id")).first()
     if policy is None or not authz.can_see(actor, policy.securable):
         raise NotFound(f"Alias policy {str(policy_id)[:64]} does not exist.")
     return policy
 
 
-def _uuid(value, field: str) -> str:
-    import uuid
-
-    try:
-        return str(uuid.UUID(str(value)))
-    except ValueError:
-        raise NotFound(f"No {field} {str(value)[:64]!r}.") from None
-
-
 # --- requests --------------------------------------------------------------------------------
-
-
-def _locked_model(full_name) -> RegisteredModel:
-    from registry.services.versions import locked_model
-
-    return locked_model(full_name)
 
 
 def _current_target(model: RegisteredModel, kind: str, name: str) -> int | None:
@@ -381,7 +360,7 @@ def protected_move_request(
         required_approvals=policy.required_approvals,
         requester=actor.user,
         requester_name=actor.username,
-        justification=_text(justification, "justification"),
+        justification=clean_text(justification, "justification"),
         rollback=rollback,
         gate_results=[g.as_dict() for g in results],
         expires_at=timezone.now() + timedelta(seconds=policy.request_ttl_seconds),
@@ -404,10 +383,8 @@ def promotion_request_create(
 ) -> PromotionRequest:
     """Ask for a protected alias to move to a version (the native API's explicit path; the
     other doors reach the same function through alias_set)."""
-    from registry.services.versions import clean_alias, version_of
-
-    justification = _text(justification, "justification", required=True)
-    model = _locked_model(full_name)
+    justification = clean_text(justification, "justification", required=True)
+    model = locked_model(full_name)
     authz.require_visible(actor, model)
     name = clean_alias(alias)
     target = version_of(model, version)
@@ -441,7 +418,7 @@ def _can_view(actor: Actor, request: PromotionRequest) -> bool:
 def promotion_request_lookup(actor: Actor, request_id, *, lock: bool = False) -> PromotionRequest:
     """A request the actor may see (requester, approvers, MANAGE on the model, admins). With
     lock, the model row is locked first, then the request (the one lock order)."""
-    key = _uuid(request_id, "promotion request")
+    key = clean_uuid(request_id, "promotion request")
     request = (
         PromotionRequest.objects.select_related("model__schema__catalog", "policy", "version")
         .filter(pk=key)
@@ -456,7 +433,7 @@ def promotion_request_lookup(actor: Actor, request_id, *, lock: bool = False) ->
         }
         raise exc
     if lock:
-        _locked_model(request.model.full_name)
+        locked_model(request.model.full_name)
         request = (
             PromotionRequest.objects.select_for_update(of=("self",))
             .select_related("model__schema__catalog", "policy", "version")
@@ -579,7 +556,7 @@ def _lock_versions(request: PromotionRequest) -> None:
 
 
 def _decide(actor: Actor, request_id, decision: str, comment) -> PromotionRequest:
-    comment = _text(comment, "comment")
+    comment = clean_text(comment, "comment")
     request = promotion_request_lookup(actor, request_id, lock=True)
     verb = "approve" if decision == PromotionDecision.Decision.APPROVE else "reject"
     _require_pending(request)
@@ -619,7 +596,7 @@ def _reject(*, actor: Actor, request_id, comment="") -> PromotionRequest:
 
 
 def _deciding(decide, *, actor: Actor, request_id, comment) -> PromotionRequest:
-    key = _uuid(request_id, "promotion request")
+    key = clean_uuid(request_id, "promotion request")
     expire_if_due(key)
     try:
         return decide(actor=actor, request_id=request_id, comment=comment)
@@ -717,8 +694,6 @@ def _apply_if_approved(actor: Actor, request: PromotionRequest) -> None:
 
 def _move(actor: Actor, request: PromotionRequest, *, reason: str, **details) -> None:
     """Perform the approved (or break-glass) move; the caller holds the model lock."""
-    from registry.services.versions import move_alias, move_stage
-
     if request.kind == PromotionRequest.Kind.STAGE:
         move_stage(
             actor,
@@ -761,35 +736,15 @@ def previous_target(model: RegisteredModel, alias: str) -> int:
     return last.from_version
 
 
-# Not atomic: the promotion request it may open commits in alias_set before ApprovalRequired
-# is raised; the wrapper still audits a refusal.
-@governed("alias.rollback", atomic=False)
-def alias_rollback(*, actor: Actor, full_name, alias, justification="") -> ModelAlias:
-    """Move an alias back to the version it pointed at before, through the same policy: a
-    protected alias answers ApprovalRequired with a rollback request."""
-    from registry.services.versions import alias_set, clean_alias
-
-    name = clean_alias(alias)
-    model = model_lookup(full_name)
-    authz.require_visible(actor, model)
-    version = previous_target(model, name)
-    reason = _text(justification, "justification") or f"rollback of '{name}' to {version}"
-    return alias_set(
-        actor=actor, full_name=full_name, alias=name, version=version, reason=reason, rollback=True
-    )
-
-
 @governed("alias.break_glass")
 def alias_break_glass(*, actor: Actor, full_name, alias, version, reason) -> PromotionRequest:
     """Admins only, for emergencies: move a (protected) alias at once. Demands a reason, is
     flagged in the audit trail, is recorded as an APPLIED break-glass request, and emails the
     policy's approvers."""
-    from registry.services.versions import clean_alias, version_of
-
-    reason = _text(reason, "reason", required=True)
+    reason = clean_text(reason, "reason", required=True)
     if len(reason) < 10:
         raise InvalidParameter("A break-glass move needs a reason of at least 10 characters.")
-    model = _locked_model(full_name)
+    model = locked_model(full_name)
     authz.require_visible(actor, model)
     if not authz.is_admin(actor) or actor.read_only:
         exc = PermissionDenied("Only metastore admins may use break-glass.")

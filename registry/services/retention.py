@@ -70,7 +70,7 @@ from registry.models import (
     VersionRetention,
 )
 from registry.retention import ARCHIVE, DELETE, PlanItem, PolicyIndex
-from registry.services.promotions import _text, _uuid
+from registry.services.lookups import clean_text, clean_uuid, locked_model, version_of
 
 logger = logging.getLogger(__name__)
 
@@ -105,7 +105,7 @@ def _apply_policy_fields(policy: RetentionPolicy, fields: dict) -> dict:
         policy.keep_last = retention.clean_keep_last(fields["keep_last"])
         changes["keep_last"] = policy.keep_last
     if "description" in fields:
-        policy.description = _text(fields["description"], "description")
+        policy.description = clean_text(fields["description"], "description")
         changes["description"] = policy.description
     return changes
 
@@ -161,7 +161,7 @@ def retention_policy_lookup(actor: Actor, policy_id, *, lock: bool = False) -> R
     )
     if lock:
         qs = qs.select_for_update(of=("self",))
-    policy = qs.filter(pk=_uuid(policy_id, "retention policy")).first()
+    policy = qs.filter(pk=clean_uuid(policy_id, "retention policy")).first()
     if policy is None or not authz.can_see(actor, policy.securable):
         raise NotFound(f"Retention policy {str(policy_id)[:64]} does not exist.")
     return policy
@@ -218,8 +218,6 @@ def _require_admin(actor: Actor, model: RegisteredModel, version) -> None:
 def _hold_target(actor: Actor, full_name, version):
     """The model (locked: retention batches take it FOR SHARE, so a hold never lands between a
     batch's check and its action) and, for a version hold, the live version."""
-    from registry.services.versions import locked_model, version_of
-
     model = locked_model(full_name)
     authz.require_visible(actor, model)
     _require_admin(actor, model, version)
@@ -236,7 +234,7 @@ def legal_hold_set(*, actor: Actor, full_name, version=None, reason) -> LegalHol
     """Put a model (version None) or one version under legal hold (metastore admins): no
     retention step touches it until the hold is cleared. Setting it again changes the reason."""
     model, target = _hold_target(actor, full_name, version)
-    reason = _text(reason, "reason", required=True)
+    reason = clean_text(reason, "reason", required=True)
     hold = LegalHold.objects.filter(model=model, version=target).first()
     if hold is not None and hold.reason == reason:
         return hold

@@ -7,7 +7,6 @@ creating versions at once get distinct numbers, and numbers are never reused.
 from __future__ import annotations
 
 import functools
-import re
 from datetime import timedelta
 
 from django.conf import settings
@@ -22,11 +21,11 @@ from catalog.services import audit_write, clean_comment
 from core import rows
 from core.actor import Actor
 from core.errors import FailedPrecondition, InvalidParameter, NotFound
+from core.queue import enqueue_on_commit
 from core.services import governed
 from lineage import services as lineage_services
 from registry import storage
 from registry.models import (
-    AliasHistory,
     LegalHold,
     ModelAlias,
     ModelVersion,
@@ -34,21 +33,15 @@ from registry.models import (
     RegisteredModel,
     RegisteredModelTag,
 )
+from registry.services.lookups import (
+    clean_tag,
+    locked_model,
+    version_audit,
+    version_of,
+)
+from registry.services.moves import protection, record_move
 from webhooks import payloads as webhook_payloads
 from webhooks.services import emit as webhook_emit
-
-MAX_TAG_KEY = 250
-MAX_TAG_VALUE = 5000
-_ALIAS = re.compile(r"[A-Za-z0-9_-]{1,255}")
-_VERSION_LIKE = re.compile(r"^(v?\d+|latest)$", re.IGNORECASE)
-
-
-def locked_model(full_name) -> RegisteredModel:
-    """The model row, locked for the rest of the transaction (version numbers, aliases)."""
-    return model_lookup(full_name, lock=True)
-
-
-_VERSION_PART = rows.Part(ModelVersion, "v")
 
 
 @functools.cache
@@ -61,107 +54,6 @@ def _bump_sql() -> str:
     return f'UPDATE "{meta.db_table}" SET {sets} WHERE "{meta.pk.column}" = %s'
 
 
-@functools.cache
-def _version_sql(by_alias: bool) -> str:
-    """A live version of a model by number, or by alias: one raw SELECT whose text is built
-    once (every version read and alias resolve goes through here)."""
-    meta = ModelVersion._meta
-    head = f'SELECT {_VERSION_PART.columns} FROM "{meta.db_table}" v '
-    live = f'v."{meta.get_field("lifecycle").column}" <> %s'
-    if by_alias:
-        alias = ModelAlias._meta
-        return (
-            head + f'JOIN "{alias.db_table}" a ON a."{alias.get_field("version").column}" = v.id '
-            f'WHERE a."{alias.get_field("model").column}" = %s AND a.alias = %s'
-        )
-    return head + f'WHERE v."{meta.get_field("model").column}" = %s AND v.version = %s AND {live}'
-
-
-def _version_row(sql: str, params: list, model: RegisteredModel) -> ModelVersion | None:
-    row = rows.fetch_one(sql, params)
-    if row is None:
-        return None
-    (obj,) = rows.build([_VERSION_PART], row)
-    obj.model = model  # already loaded with its schema and catalog
-    expire_if_overdue(obj)
-    return obj
-
-
-def version_of(model: RegisteredModel, version, *, lock: bool = False) -> ModelVersion:
-    """A live (not deleted) version by number; tombstones answer RESOURCE_DOES_NOT_EXIST.
-    `lock` locks the version's row for the rest of the transaction."""
-    number = parse_version(version)
-    sql = _version_sql(False)
-    if lock and connection.features.has_select_for_update:
-        sql += " FOR UPDATE"
-    model_id = rows.db_value(RegisteredModel, "id", model.pk)
-    obj = _version_row(sql, [model_id, number, ModelVersion.Lifecycle.DELETED], model)
-    if obj is None:
-        raise NotFound(f"Model version {model.full_name}/{number} does not exist.")
-    return obj
-
-
-def version_by_alias(model: RegisteredModel, name: str) -> ModelVersion | None:
-    """The version an alias of this model points at (None: no such alias)."""
-    model_id = rows.db_value(RegisteredModel, "id", model.pk)
-    return _version_row(_version_sql(True), [model_id, name], model)
-
-
-def parse_version(value) -> int:
-    if isinstance(value, bool):
-        raise InvalidParameter("version must be a positive integer.")
-    if isinstance(value, int):
-        number = value
-    elif isinstance(value, str) and value.isdigit() and len(value) <= 10:
-        number = int(value)
-    else:
-        raise InvalidParameter(f"version must be a positive integer, not {str(value)[:20]!r}.")
-    if number < 1 or number > 2**31 - 1:
-        raise InvalidParameter("version must be a positive integer.")
-    return number
-
-
-def clean_alias(value) -> str:
-    """Alias names: letters, digits, '_' and '-'; never version-like (`v3`, `7`, `latest`)."""
-    if not isinstance(value, str) or not _ALIAS.fullmatch(value):
-        raise InvalidParameter("alias must be 1-255 letters, digits, '_' or '-'.")
-    if _VERSION_LIKE.match(value):
-        raise InvalidParameter(
-            f"alias {value!r} looks like a version reference; choose another name."
-        )
-    return value.lower()
-
-
-def clean_tag(key, value) -> tuple[str, str]:
-    if not isinstance(key, str) or not key or len(key) > MAX_TAG_KEY or "\x00" in key:
-        raise InvalidParameter(f"tag key must be a string of 1 to {MAX_TAG_KEY} characters.")
-    if value is None:
-        value = ""
-    if not isinstance(value, str) or len(value) > MAX_TAG_VALUE or "\x00" in value:
-        raise InvalidParameter(f"tag value must be a string of at most {MAX_TAG_VALUE} characters.")
-    return key, value
-
-
-def expire_if_overdue(version: ModelVersion) -> bool:
-    """A version still pending past its deadline becomes FAILED_REGISTRATION (checked lazily
-    on every read, and swept by a periodic task)."""
-    if (
-        version.status == ModelVersion.Status.PENDING_REGISTRATION
-        and version.pending_deadline is not None
-        and version.pending_deadline <= timezone.now()
-    ):
-        updated = ModelVersion.objects.filter(
-            pk=version.pk, status=ModelVersion.Status.PENDING_REGISTRATION
-        ).update(
-            status=ModelVersion.Status.FAILED_REGISTRATION,
-            status_message="Upload did not finish before the registration deadline.",
-        )
-        version.status = ModelVersion.Status.FAILED_REGISTRATION
-        version.status_message = "Upload did not finish before the registration deadline."
-        return bool(updated)
-    return False
-
-
 def _version_event(actor, action, version, details, outcome="SUCCESS") -> dict:
     """The keyword arguments of one audit event about a version, for `audit_events_write`."""
     return {
@@ -172,10 +64,6 @@ def _version_event(actor, action, version, details, outcome="SUCCESS") -> dict:
         "securable": version.model.full_name,
         "details": {"version": version.version, **details},
     }
-
-
-def version_audit(actor: Actor, action: str, version: ModelVersion, details=None) -> None:
-    audit_write(actor, action, version.model, {"version": version.version, **(details or {})})
 
 
 # --- versions ------------------------------------------------------------------------------
@@ -329,9 +217,7 @@ def _copy_and_seal(version: ModelVersion, source_prefix: str) -> tuple[int, str]
 def _schedule_copy(version_id: str, prefix: str) -> None:
     """Copy a large source's files after commit, through the Celery queue (the same idempotent
     task a crash would rerun); a failure marks the version FAILED_REGISTRATION."""
-    from registry.tasks import register_version_files
-
-    transaction.on_commit(lambda: register_version_files.delay(version_id, prefix), robust=True)
+    enqueue_on_commit("registry.tasks.register_version_files", version_id, prefix)
 
 
 def tag_pairs(tags) -> list[tuple[str, str]]:
@@ -415,8 +301,8 @@ def model_version_delete(*, actor: Actor, full_name, version) -> None:
     authz.require(actor, Privilege.MANAGE, model)
     obj = version_of(model, version, lock=True)
     held = [a.alias for a in ModelAlias.objects.filter(version=obj)]
-    protected = [a for a in held if _protection(model, a) is not None]
-    if obj.stage != ModelVersion.Stage.NONE and _protection(model, obj.stage.lower()):
+    protected = [a for a in held if protection(model, a) is not None]
+    if obj.stage != ModelVersion.Stage.NONE and protection(model, obj.stage.lower()):
         protected.append(obj.stage.lower())
     if protected:
         raise FailedPrecondition(
@@ -433,7 +319,7 @@ def model_version_delete(*, actor: Actor, full_name, version) -> None:
             "clear the hold before it can be deleted."
         )
     for alias in ModelAlias.objects.filter(version=obj):
-        _record_move(actor, model, alias.alias, obj.version, None, "version deleted")
+        record_move(actor, model, alias.alias, obj.version, None, "version deleted")
         alias.delete()
         webhook_emit(
             "model_version_alias.deleted",
@@ -513,227 +399,4 @@ def model_version_tag_delete(*, actor: Actor, full_name, version, key) -> None:
 # --- aliases -------------------------------------------------------------------------------
 
 
-def _record_move(
-    actor: Actor, model, alias: str, old, new, reason: str = "", promotion=None
-) -> None:
-    AliasHistory.objects.create(
-        model=model,
-        alias=alias,
-        from_version=old,
-        to_version=new,
-        actor=actor.username,
-        reason=reason,
-        request_id=actor.request_id,
-        promotion=promotion,
-    )
-
-
-def _protection(model, name: str):
-    from registry import policies
-
-    return policies.policy_for(model, name)
-
-
-def alias_set(
-    *, actor: Actor, full_name, alias, version, reason: str = "", rollback: bool = False
-) -> ModelAlias:
-    """Point an alias at a READY, active version (MANAGE); the move is kept in alias history.
-
-    A protected alias (registry.policies) is never moved here: a promotion request stands in
-    for the move (committed), and ApprovalRequired names it. Every door comes through here.
-    """
-    return _moved_or_approval_required(
-        _alias_set(
-            actor=actor,
-            full_name=full_name,
-            alias=alias,
-            version=version,
-            reason=reason,
-            rollback=rollback,
-        )
-    )
-
-
-def _moved_or_approval_required(result):
-    """The governed move returned either what it moved or (request, reused): the request is
-    committed by now, so raising here loses nothing."""
-    if isinstance(result, tuple):
-        from registry.services.promotions import ApprovalRequired
-
-        raise ApprovalRequired(result[0], reused=result[1])
-    return result
-
-
-@governed("alias.set")
-def _alias_set(*, actor: Actor, full_name, alias, version, reason: str, rollback: bool):
-    from registry.services.promotions import protected_move_request
-
-    model = locked_model(full_name)
-    name = clean_alias(alias)
-    target = version_of(model, version)
-    outcome = protected_move_request(
-        actor=actor,
-        model=model,
-        kind="ALIAS",
-        name=name,
-        target=target,
-        justification=reason,
-        rollback=rollback,
-    )
-    if outcome is not None:
-        return outcome
-    authz.require(actor, Privilege.MANAGE, model)
-    return move_alias(actor, model, name, target, reason=reason)
-
-
-def move_alias(
-    actor: Actor,
-    model,
-    name: str,
-    target: ModelVersion,
-    *,
-    reason: str = "",
-    promotion=None,
-    **details,
-) -> ModelAlias:
-    """Move an alias (already authorized: by MANAGE, approvals or break-glass); the caller
-    holds the model row lock."""
-    if target.status != ModelVersion.Status.READY:
-        raise FailedPrecondition(f"Version {target.version} is {target.status}, not READY.")
-    if target.lifecycle != ModelVersion.Lifecycle.ACTIVE:
-        raise FailedPrecondition(f"Version {target.version} is {target.lifecycle}.")
-    current = ModelAlias.objects.select_related("version").filter(model=model, alias=name).first()
-    old = current.version.version if current else None
-    if current is not None and current.version_id == target.pk:
-        return current
-    if current is None:
-        current = ModelAlias(model=model, alias=name)
-    current.version = target
-    current.updated_by = actor.username
-    current.save()
-    _record_move(actor, model, name, old, target.version, reason, promotion)
-    if promotion is not None:
-        details["promotion_request"] = str(promotion.id)
-    audit_write(
-        actor, "alias.set", model, {"alias": name, "from": old, "to": target.version, **details}
-    )
-    webhook_emit(
-        "model_version_alias.created",
-        webhook_payloads.alias_created(model, name, target),
-        securable=model,
-    )
-    return current
-
-
-@governed("alias.delete")
-def alias_delete(*, actor: Actor, full_name, alias) -> None:
-    """Remove an alias (MANAGE). A protected one is refused: it moves only by promotion."""
-    model = locked_model(full_name)
-    authz.require(actor, Privilege.MANAGE, model)
-    name = clean_alias(alias)
-    current = ModelAlias.objects.select_related("version").filter(model=model, alias=name).first()
-    if current is None:
-        raise NotFound(f"Alias {name!r} does not exist on {model.full_name}.")
-    if _protection(model, name) is not None:
-        raise FailedPrecondition(
-            f"Alias {name!r} of {model.full_name} is protected by an alias policy; it moves "
-            "only through a promotion request and cannot be deleted while protected."
-        )
-    old = current.version.version
-    current.delete()
-    _record_move(actor, model, name, old, None)
-    audit_write(actor, "alias.delete", model, {"alias": name, "from": old})
-    webhook_emit(
-        "model_version_alias.deleted", webhook_payloads.alias_deleted(model, name), securable=model
-    )
-
-
 # --- legacy stages (MLflow 2) --------------------------------------------------------------
-
-_STAGES = {s.value.lower(): s for s in ModelVersion.Stage}
-
-
-def model_version_transition_stage(
-    *, actor: Actor, full_name, version, stage, archive_existing_versions: bool = False
-) -> ModelVersion:
-    """Move a version to None/Staging/Production/Archived (MANAGE); optionally archive the
-    versions currently in that stage. A stage protected by an alias policy (as the alias
-    `production`, `staging`) opens a promotion request instead, like alias_set."""
-    return _moved_or_approval_required(
-        _transition_stage(
-            actor=actor,
-            full_name=full_name,
-            version=version,
-            stage=stage,
-            archive_existing_versions=archive_existing_versions,
-        )
-    )
-
-
-@governed("model_version.transition_stage")
-def _transition_stage(*, actor: Actor, full_name, version, stage, archive_existing_versions):
-    from registry.services.promotions import protected_move_request
-
-    model = locked_model(full_name)
-    if not isinstance(stage, str) or stage.lower() not in _STAGES:
-        raise InvalidParameter("stage must be one of None, Staging, Production, Archived.")
-    if not isinstance(archive_existing_versions, bool):
-        raise InvalidParameter("archive_existing_versions must be true or false.")
-    target_stage = _STAGES[stage.lower()]
-    obj = version_of(model, version, lock=True)
-    if obj.stage != target_stage and _protection(model, obj.stage.lower()) is not None:
-        authz.require(actor, Privilege.MODIFY, model)
-        raise FailedPrecondition(
-            f"Version {obj.version} is in protected stage {obj.stage}; it leaves it only when "
-            "an approved promotion archives it (archive_existing_versions)."
-        )
-    outcome = protected_move_request(
-        actor=actor,
-        model=model,
-        kind="STAGE",
-        name=target_stage.lower(),
-        target=obj,
-        archive_existing_versions=archive_existing_versions,
-    )
-    if outcome is not None:
-        return outcome
-    authz.require(actor, Privilege.MANAGE, model)
-    return move_stage(actor, model, obj, target_stage, archive_existing_versions)
-
-
-def move_stage(
-    actor: Actor,
-    model,
-    obj: ModelVersion,
-    stage,
-    archive_existing_versions: bool,
-    promotion=None,
-    **details,
-) -> ModelVersion:
-    """Move a version's legacy stage (already authorized); the caller holds the model lock."""
-    target_stage = _STAGES[str(stage).lower()]
-    archived = []
-    if archive_existing_versions and target_stage in (
-        ModelVersion.Stage.STAGING,
-        ModelVersion.Stage.PRODUCTION,
-    ):
-        others = (
-            ModelVersion.objects.select_for_update()
-            .filter(model=model, stage=target_stage, lifecycle=ModelVersion.Lifecycle.ACTIVE)
-            .exclude(pk=obj.pk)
-        )
-        archived = [v.version for v in others]
-        others.update(stage=ModelVersion.Stage.ARCHIVED, updated_by=actor.username)
-    previous = obj.stage
-    obj.stage = target_stage
-    obj.updated_by = actor.username
-    obj.save(update_fields=["stage", "updated_by", "updated_at"])
-    if promotion is not None:
-        details["promotion_request"] = str(promotion.id)
-    version_audit(
-        actor,
-        "model_version.transition_stage",
-        obj,
-        {"from": previous, "to": target_stage, "archived": archived, **details},
-    )
-    return obj

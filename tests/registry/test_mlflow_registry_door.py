@@ -592,7 +592,11 @@ def test_small_sources_are_copied_in_the_request_large_ones_queued(
 
     settings.CELERY_TASK_ALWAYS_EAGER = False
     queued = []
-    monkeypatch.setattr(tasks.register_version_files, "delay", lambda *a: queued.append(a))
+    monkeypatch.setattr(
+        tasks.register_version_files,
+        "apply_async",
+        lambda args=(), kwargs=None, **options: queued.append(args),
+    )
     create_model(api)
     source = logged_model(dana)
     put_logged_model_files(source)

@@ -26,7 +26,7 @@ from registry.models import (
     VersionRetention,
 )
 from registry.services import retention as retention_services
-from registry.services.versions import version_of
+from registry.services.lookups import version_of
 
 M = "main.ml.wine"
 Lifecycle = ModelVersion.Lifecycle

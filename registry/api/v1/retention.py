@@ -21,7 +21,7 @@ from registry.api.v1.serializers import (
 from registry.api.v1.views import PAGE_PARAMETERS, V1View
 from registry.selectors import retention as selectors
 from registry.services import retention as services
-from registry.services.promotions import MAX_TEXT
+from registry.services.lookups import MAX_TEXT
 
 # --- bodies ----------------------------------------------------------------------------------
 
