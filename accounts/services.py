@@ -33,7 +33,8 @@ def api_token_issue(
     which is never stored and never shown again."""
     if user.pk != actor.user.pk and not authz.is_admin(actor):
         raise PermissionDenied("Only admins issue tokens for other principals.")
-    if actor.token is not None and user.pk == actor.user.pk and actor.read_only:
+    # For anyone, an admin included: a read-only token never writes.
+    if actor.read_only:
         raise PermissionDenied("A read-only token cannot issue tokens.")
     days = settings.STEWARD_TOKEN_DEFAULT_DAYS if days is None else days
     if (
@@ -78,6 +79,9 @@ def api_token_revoke(*, actor: Actor, token_id: int) -> ApiToken:
     token = ApiToken.objects.select_related("user").filter(pk=token_id).first()
     if token is None or (token.user_id != actor.user.pk and not authz.is_admin(actor)):
         raise NotFound(f"Token {token_id} does not exist.")
+    if actor.read_only:
+        # Else a leaked read-only token could revoke every token of its user, CI's included.
+        raise PermissionDenied("A read-only token cannot revoke tokens.")
     if token.revoked_at is None:
         token.revoked_at = timezone.now()
         token.save(update_fields=["revoked_at"])

@@ -145,6 +145,35 @@ def test_read_only_token_cannot_write(admin_user, api_as):
 
 
 @pytest.mark.django_db
+def test_read_only_token_cannot_revoke_a_token_of_its_user(make_user, api_as):
+    from accounts.services import api_token_issue
+    from core.actor import Actor
+
+    ann = make_user("ann")
+    ci, _ = api_token_issue(actor=Actor.system(ann), user=ann, name="ci")
+    response = api_as(ann, scope="read").delete(f"/api/v1/tokens/{ci.pk}")
+    assert response.status_code == 403, response.content
+    assert "read-only" in response.json()["message"]
+    ci.refresh_from_db()
+    assert ci.revoked_at is None
+
+
+@pytest.mark.django_db
+def test_read_only_admin_token_cannot_issue_tokens_for_others(admin_user, make_user):
+    from accounts.services import api_token_issue
+    from core.actor import Actor
+    from core.errors import PermissionDenied
+
+    bob = make_user("bob")
+    read, _ = api_token_issue(actor=Actor.system(admin_user), user=admin_user, scope="read")
+    actor = Actor.system(admin_user)
+    actor.token = read
+    with pytest.raises(PermissionDenied):
+        api_token_issue(actor=actor, user=bob, name="sneaky")
+    assert not ApiToken.objects.filter(user=bob).exists()
+
+
+@pytest.mark.django_db
 def test_token_guessing_is_throttled_per_client_address(db):
     from rest_framework.test import APIClient
 
