@@ -307,9 +307,11 @@ def require(actor: Actor, privilege: Privilege, securable) -> None:
     elif actor.read_only and privilege not in READ_PRIVILEGES:
         exc = PermissionDenied("This token is read-only.")
     else:
+        # The metastore's full name is its id (as Unity Catalog's API addresses it); people
+        # know it by its name.
+        shown = securable.name if type_label == "metastore" else securable.full_name
         exc = PermissionDenied(
-            f"User '{actor.username}' does not have {privilege.value} on {type_label} "
-            f"'{securable.full_name}'."
+            f"User '{actor.username}' does not have {privilege.value} on {type_label} '{shown}'."
         )
     exc.denied = {  # type: ignore[attr-defined]
         "securable_type": str(securable.securable_type),
