@@ -113,13 +113,20 @@ def _page(pairs, now, max_results, page_token) -> tuple[list[PlanItem], str | No
     return items, None
 
 
+def _require_manage_to_read(actor: Actor, securable) -> None:
+    """A preview needs MANAGE but changes nothing: a read-only token previews what its user
+    may (token scope aside, as for every read); anyone else gets require's 404 or 403."""
+    if not authz.holds(actor, Privilege.MANAGE, securable):
+        authz.require(actor, Privilege.MANAGE, securable)
+
+
 @governed("retention_policy.preview", atomic=False)
 def retention_policy_preview(*, actor: Actor, policy_id, max_results=None, page_token=None):
     """What a run now would do under this policy: every due version of the models it governs
     (and the actor may see), archive, delete or keep with the reasons. Needs MANAGE on the
     policy's securable. Returns (policy, items, next_page_token)."""
     policy = retention_policy_lookup(actor, policy_id)
-    authz.require(actor, Privilege.MANAGE, policy.securable)
+    _require_manage_to_read(actor, policy.securable)
     index = PolicyIndex.load()
     within = None if authz.is_admin(actor) else authz.visible_models(actor)
 
@@ -137,7 +144,7 @@ def model_retention_preview(*, actor: Actor, full_name, max_results=None, page_t
     """What a run now would do to one model's versions under the policy that governs it
     (MANAGE on the model). Returns (policy or None, items, next_page_token)."""
     model = model_lookup(full_name)
-    authz.require(actor, Privilege.MANAGE, model)
+    _require_manage_to_read(actor, model)
     policy = retention.policy_for(model)
     if policy is None or not policy.has_rules:
         decode_token(page_token)  # still refuse a forged token

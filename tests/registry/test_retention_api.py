@@ -207,6 +207,15 @@ def test_previews_need_manage(api, old_versions):
     assert bad.status_code == 400
 
 
+def test_a_read_only_token_previews_what_its_user_may(api, old_versions):
+    """A preview changes nothing: its user's MANAGE decides, not the token's scope."""
+    policy_id = create(api("owen"), archive_after_days=30).json()["id"]
+    assert api("owen", scope="read").get(f"{POLICIES}/{policy_id}/preview").status_code == 200
+    assert api("dana", scope="read").get(f"/api/v1/models/{M}/retention-preview").status_code == 200
+    assert api("vic", scope="read").get(f"{POLICIES}/{policy_id}/preview").status_code == 403
+    assert api("carl", scope="read").get(f"/api/v1/models/{M}/retention-preview").status_code == 404
+
+
 def test_model_preview_without_a_policy_is_empty(api, old_versions):
     body = api("dana").get(f"/api/v1/models/{M}/retention-preview").json()
     assert body == {"full_name": M, "policy": None, "items": [], "next_page_token": None}
