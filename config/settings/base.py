@@ -5,6 +5,7 @@ from pathlib import Path
 
 import dj_database_url
 from celery.schedules import crontab
+from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 
@@ -189,8 +190,29 @@ STEWARD_PENDING_VERSION_TIMEOUT = env_int("STEWARD_PENDING_VERSION_TIMEOUT", 360
 # Version files up to this many bytes (in all) are copied in the registering request, after
 # commit, instead of through the Celery queue; 0 sends every copy to the queue.
 STEWARD_INLINE_COPY_MAX_BYTES = env_int("STEWARD_INLINE_COPY_MAX_BYTES", 32 * 1024**2)
-# The address people reach Steward at: links in approval emails and error messages.
-STEWARD_BASE_URL = env("STEWARD_BASE_URL", "http://127.0.0.1:8000")
+# The address `./dev up` serves on, as runserver takes it: [host:]port.
+STEWARD_BIND = env("STEWARD_BIND") or "127.0.0.1:8000"
+
+
+def base_url_for_bind(bind: str) -> str:
+    """Where a browser on this machine reaches a server bound to `bind`: a wildcard address
+    (0.0.0.0, ::, 0, none) is reached at 127.0.0.1; a name or an address is kept."""
+    host, _, port = bind.strip().rpartition(":")
+    if not port.isdigit() or not 0 < int(port) < 65536:
+        raise ImproperlyConfigured(
+            f"STEWARD_BIND must be [host:]port (127.0.0.1:8000, 0.0.0.0:9000, [::1]:8000), "
+            f"not {bind[:100]!r}."
+        )
+    if host.strip("[]") in {"", "0", "0.0.0.0", "::"}:
+        host = "127.0.0.1"
+    elif ":" in host and not host.startswith("["):
+        host = f"[{host}]"  # an IPv6 address in a URL
+    return f"http://{host}:{int(port)}"
+
+
+# The address people reach Steward at: links in approval emails and error messages. Unset, it
+# follows STEWARD_BIND; set it when people reach Steward by another name (a proxy, a DNS name).
+STEWARD_BASE_URL = (env("STEWARD_BASE_URL") or base_url_for_bind(STEWARD_BIND)).rstrip("/")
 # Webhooks (webhooks/net.py): deliveries go only to public addresses, checked on the address
 # connected to, unless ALLOW_PRIVATE (development) or an ALLOWED_TARGETS entry (an address or
 # network, optionally with a port: `10.0.0.0/8`, `127.0.0.1:9000`, `[::1]:9000`) lets them.
