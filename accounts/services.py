@@ -11,11 +11,11 @@ from django.contrib.auth.models import Group
 from django.utils import timezone
 
 from accounts.models import ApiToken, GroupNesting, User
+from accounts.principals import group_closure, is_admin
+from audit.governance import governed
 from audit.services import audit_event_write
-from catalog import authz
 from core.actor import Actor
 from core.errors import InvalidParameter, NotFound, PermissionDenied
-from core.services import governed
 
 TOKEN_PREFIX = "stw_"
 
@@ -31,7 +31,7 @@ def api_token_issue(
 ) -> tuple[ApiToken, str]:
     """Issue a token for `user` (oneself, or anyone for an admin); returns it and the secret,
     which is never stored and never shown again."""
-    if user.pk != actor.user.pk and not authz.is_admin(actor):
+    if user.pk != actor.user.pk and not is_admin(actor):
         raise PermissionDenied("Only admins issue tokens for other principals.")
     # For anyone, an admin included: a read-only token never writes.
     if actor.read_only:
@@ -77,7 +77,7 @@ def api_token_issue(
 def api_token_revoke(*, actor: Actor, token_id: int) -> ApiToken:
     """Revoke a token: its owner or an admin. Someone else's token answers 404."""
     token = ApiToken.objects.select_related("user").filter(pk=token_id).first()
-    if token is None or (token.user_id != actor.user.pk and not authz.is_admin(actor)):
+    if token is None or (token.user_id != actor.user.pk and not is_admin(actor)):
         raise NotFound(f"Token {token_id} does not exist.")
     if actor.read_only:
         # Else a leaked read-only token could revoke every token of its user, CI's included.
@@ -99,6 +99,6 @@ def group_add_member_group(*, parent: Group, child: Group) -> None:
     """Nest `child` in `parent`, refusing cycles (callers are admin-only doors)."""
     if parent.pk == child.pk:
         raise InvalidParameter("A group cannot contain itself.")
-    if child.pk in authz.group_closure(group_ids=[parent.pk]):
+    if child.pk in group_closure(group_ids=[parent.pk]):
         raise InvalidParameter(f"Nesting '{child.name}' in '{parent.name}' would create a cycle.")
     GroupNesting.objects.get_or_create(parent=parent, child=child)

@@ -7,8 +7,8 @@ from datetime import datetime
 from django.db.models import QuerySet
 from django.utils.dateparse import parse_datetime
 
+from accounts.principals import is_admin
 from audit.models import AuditEvent
-from catalog import authz
 from core.actor import Actor
 from core.errors import InvalidParameter, PermissionDenied
 
@@ -44,7 +44,7 @@ def audit_event_search(
     until: str | None = None,
 ) -> QuerySet[AuditEvent]:
     """Filtered events, newest first. Metastore admins only."""
-    if not authz.is_admin(actor):
+    if not is_admin(actor):
         raise PermissionDenied("Only metastore admins may read the audit trail.")
     qs = AuditEvent.objects.all()
     if actor_name:

@@ -539,7 +539,7 @@ def prune_auditlog_receivers() -> int:
 
     auditlog's set_actor connects a receiver per use and, nested, never disconnected the outer
     one (jazzband/django-auditlog#846): one leaked receiver per request, each request slower
-    than the last. Steward no longer calls set_actor (core.services.log_actor: one receiver
+    than the last. Steward no longer calls set_actor (audit.governance.log_actor: one receiver
     connected once), so this finds none; it stays as a check that no such leak comes back.
     """
     with pre_save.lock:

@@ -20,10 +20,17 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
-from django.contrib.auth.models import Group, Permission
+from django.contrib.auth.models import Permission
 from django.db import connection
 from django.db.models import Exists, OuterRef, Q, QuerySet
 
+# Who the actor is (its groups, whether it is an admin) is accounts' to say; authz answers
+# every question of what that allows, and re-exports these for its callers.
+from accounts.principals import Principals
+from accounts.principals import is_admin as is_admin
+from accounts.principals import principals as principals
+from accounts.principals import principals_for_group as principals_for_group
+from accounts.principals import principals_for_user as principals_for_user
 from catalog import securables
 from catalog.models import Catalog, Metastore, Schema
 from catalog.privileges import APPLICABLE, READ_PRIVILEGES, Privilege, SecurableType
@@ -33,86 +40,9 @@ from core.errors import NotFound, PermissionDenied
 ALL = Privilege.ALL_PRIVILEGES
 
 
-@dataclass(frozen=True)
-class Principals:
-    """A user (or group) and every group it belongs to, transitively."""
-
-    user_id: int | None
-    group_ids: frozenset[int]
-    is_admin: bool
-
-
 def _grant_tables(securable_type: SecurableType) -> tuple[Any, Any]:
     kind = securables.kind(securable_type)
     return kind.user_grants, kind.group_grants
-
-
-def group_closure(*, user_id: int | None = None, group_ids: Iterable[int] = ()) -> dict[int, str]:
-    """Every group reachable from a user's groups or from `group_ids`, with names; one query."""
-    from accounts.models import GroupNesting, User
-
-    membership = User.groups.through._meta.db_table
-    nesting = GroupNesting._meta.db_table
-    group_table = Group._meta.db_table
-    seeds: list[str] = []
-    params: list[Any] = []
-    if user_id is not None:
-        seeds.append(f"SELECT group_id FROM {membership} WHERE user_id = %s")
-        params.append(user_id)
-    ids = list(group_ids)
-    if ids:
-        seeds.append(f"SELECT id FROM {group_table} WHERE id IN ({', '.join(['%s'] * len(ids))})")
-        params.extend(ids)
-    if not seeds:
-        return {}
-    sql = (
-        f"WITH RECURSIVE g(id) AS ({' UNION '.join(seeds)} "
-        f"UNION SELECT n.parent_id FROM {nesting} n JOIN g ON n.child_id = g.id) "
-        f"SELECT {group_table}.id, {group_table}.name FROM g "
-        f"JOIN {group_table} ON {group_table}.id = g.id"
-    )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        return {row[0]: row[1] for row in cursor.fetchall()}
-
-
-def _active(user) -> bool:
-    return user is not None and user.is_authenticated and user.is_active
-
-
-def principals_for_user(user) -> Principals:
-    return _principals(user, group_closure(user_id=user.pk) if _active(user) else {})
-
-
-def _principals(user, groups: dict[int, str]) -> Principals:
-    """A user's principal set from its group closure (`groups`: id -> name)."""
-    if not _active(user):
-        return Principals(None, frozenset(), False)
-    admin = user.is_superuser or settings.STEWARD_ADMIN_GROUP in groups.values()
-    return Principals(user.pk, frozenset(groups), admin)
-
-
-def principals_for_group(group: Group) -> Principals:
-    groups = group_closure(group_ids=[group.pk])
-    return Principals(None, frozenset(groups), settings.STEWARD_ADMIN_GROUP in groups.values())
-
-
-def principals(actor: Actor) -> Principals:
-    """The actor's principal set, computed once per actor (i.e. once per request); for a
-    token, from the group closure its authentication loaded with it."""
-    cached = actor.cache.get("principals")
-    if cached is None:
-        closure = getattr(actor.token, "group_closure", None)
-        if closure is not None and actor.token.user_id == actor.user.pk:
-            cached = _principals(actor.user, closure)
-        else:
-            cached = principals_for_user(actor.user)
-        actor.cache["principals"] = cached
-    return cached
-
-
-def is_admin(actor: Actor) -> bool:
-    return principals(actor).is_admin
 
 
 # --- grants --------------------------------------------------------------------------------

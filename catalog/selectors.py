@@ -12,6 +12,7 @@ from django.db import connection
 
 from accounts.models import User
 from accounts.selectors import principal_by_name
+from audit.governance import governed
 from catalog import authz, securables
 from catalog.models import Catalog, Metastore, Schema
 from catalog.privileges import Privilege, SecurableType, parse_securable_type
@@ -20,7 +21,6 @@ from core.errors import InvalidParameter, NotFound
 from core.names import canonical_name, split_full_name
 from core.pagination import page
 from core.rows import Part, build, fetch_one, select_list
-from core.services import governed
 
 
 def metastore() -> Metastore:

@@ -12,6 +12,7 @@ from guardian.shortcuts import assign_perm, remove_perm
 
 from accounts.models import User
 from accounts.selectors import principal_by_name, principal_name
+from audit.governance import governed
 from audit.services import audit_event_write
 from catalog import authz, securables
 from catalog.models import Catalog, Schema
@@ -26,7 +27,6 @@ from catalog.selectors import (
 from core.actor import Actor
 from core.errors import AlreadyExists, FailedPrecondition, InvalidParameter
 from core.names import canonical_name
-from core.services import governed
 
 MAX_COMMENT = 65_536
 MAX_PROPERTIES = 1_000

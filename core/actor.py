@@ -35,23 +35,3 @@ class Actor:
         """An actor for management commands and tasks acting as a named user."""
         return cls(user=user, auth_method="system", request_id=request_id or uuid.uuid4().hex)
 
-
-def actor_from_request(request) -> Actor:
-    """Build (once per request) the actor for an authenticated DRF or Django request."""
-    cached = getattr(request, "_steward_actor", None)
-    if cached is not None:
-        return cached
-    auth = getattr(request, "auth", None)
-    from accounts.models import ApiToken
-
-    token = auth if isinstance(auth, ApiToken) else None
-    method = "token" if token else ("session" if request.user.is_authenticated else "anonymous")
-    actor = Actor(
-        user=request.user,
-        auth_method=method,
-        token=token,
-        source_address=getattr(request, "client_address", request.META.get("REMOTE_ADDR", "")),
-        request_id=getattr(request, "request_id", uuid.uuid4().hex),
-    )
-    request._steward_actor = actor
-    return actor

@@ -33,12 +33,12 @@ from django.conf import settings
 from django.db import connection
 from django.utils.dateparse import parse_datetime
 
+from audit.governance import governed
 from audit.services import audit_event_write
 from catalog import authz
 from catalog.models import Catalog, Schema
 from core.actor import Actor
 from core.errors import InvalidParameter, NotFound
-from core.services import governed
 from lineage import naming
 from lineage.models import LineageEdge, LineageNode
 

@@ -25,13 +25,13 @@ from typing import Any
 from django.db import connection
 from django.utils import timezone
 
+from audit.governance import governed
 from audit.services import audit_event_write, audit_events_write
 from catalog import authz
 from catalog.models import Catalog, Schema
 from catalog.privileges import Privilege
 from core.actor import Actor
 from core.errors import InvalidParameter, PermissionDenied, StewardError
-from core.services import governed
 from lineage import naming
 from lineage.models import LineageEdge, LineageNode
 from lineage.openlineage import (

@@ -14,6 +14,7 @@ from fnmatch import fnmatchcase
 
 from django.db.models import Q
 
+from accounts.principals import group_closure
 from core.errors import InvalidParameter
 from registry.models import AliasPolicy, ModelVersion, PromotionRequest, RegisteredModel
 
@@ -60,8 +61,6 @@ def is_approver(policy: AliasPolicy | None, user) -> bool:
         return False
     if policy.approver_users.filter(pk=user.pk).exists():
         return True
-    from catalog.authz import group_closure
-
     groups = group_closure(user_id=user.pk)
     return bool(groups) and policy.approver_groups.filter(pk__in=list(groups)).exists()
 

@@ -23,12 +23,12 @@ from typing import Any
 from django.db import connection
 from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet
 
+from audit.governance import governed
 from catalog import authz
 from core import rows
 from core.actor import Actor
 from core.errors import InvalidParameter, NotFound, PermissionDenied
 from core.pagination import INT64_MAX, decode_token, encode_token, page_size
-from core.services import governed
 from tracking import search, validation
 from tracking.models import (
     Experiment,

@@ -16,10 +16,10 @@ from django.db import IntegrityError, transaction
 
 from accounts.models import User
 from accounts.selectors import principal_by_name, principal_name
+from audit.governance import governed
 from audit.services import audit_event_write
 from core.actor import Actor
 from core.errors import AlreadyExists, InvalidParameter, NotFound, PermissionDenied
-from core.services import governed
 from lineage import services as lineage_services
 from tracking import validation as v
 from tracking.models import (

@@ -7,13 +7,13 @@ from datetime import datetime
 
 from django.db.models import Q
 
+from audit.governance import governed
 from catalog import authz
 from catalog.privileges import Privilege
 from catalog.selectors import metastore
 from core.actor import Actor
 from core.errors import InvalidParameter
 from core.pagination import decode_token, encode_token, page_size
-from core.services import governed
 from webhooks import events as event_names
 from webhooks.models import Webhook, WebhookDelivery
 from webhooks.services import scope_of, webhook_lookup

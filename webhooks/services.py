@@ -51,6 +51,7 @@ from django.db import connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from audit.governance import current_request_id, governed
 from catalog import authz
 from catalog.privileges import Privilege, SecurableType
 from catalog.selectors import metastore, securable_lookup
@@ -58,7 +59,6 @@ from catalog.services import audit_write
 from core.actor import Actor
 from core.errors import InvalidParameter
 from core.queue import enqueue
-from core.services import current_request_id, governed
 from webhooks import crypto, net, signing
 from webhooks import events as event_names
 from webhooks.models import Webhook, WebhookDelivery

@@ -6,10 +6,9 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.models import ApiToken
+from accounts.permissions import IsAuthenticatedPrincipal, actor_from_request
 from accounts.services import api_token_issue, api_token_revoke
-from core.actor import actor_from_request
 from core.api import StrictCharField, StrictInputSerializer, json_body, validated
-from core.permissions import IsAuthenticatedPrincipal
 
 
 class TokenInputSerializer(StrictInputSerializer):

@@ -12,24 +12,24 @@ from django.contrib.auth.models import Group
 from django.db.models import OuterRef, Prefetch, Q, QuerySet, Subquery
 
 from accounts.models import GroupNesting, User
+from accounts.principals import is_admin
 from accounts.scim.errors import ResourceNotFound
 from accounts.scim.filters import Attr, QueryFilter
 from accounts.scim.resources import parse_group_id, parse_user_id
 from accounts.scim.schema import DEFAULT_COUNT, GROUP_URN, MAX_RESULTS, USER_URN
+from audit.governance import governed
 from audit.models import AuditEvent
-from catalog import authz
 from core.actor import Actor
 from core.errors import PermissionDenied
-from core.services import governed
 
 
 def scim_require_admin(actor: Actor, *, write: bool, securable_type: str, securable: str = ""):
     """Only metastore admins use SCIM, and a read-only token of an admin only reads."""
-    if authz.is_admin(actor) and not (write and actor.read_only):
+    if is_admin(actor) and not (write and actor.read_only):
         return
     reason = (
         "This token is read-only."
-        if authz.is_admin(actor)
+        if is_admin(actor)
         else "Only metastore admins may manage users and groups through SCIM."
     )
     exc = PermissionDenied(reason)

@@ -1,6 +1,6 @@
 """Writes for the SCIM door: provisioning users and groups from an identity provider.
 
-Each service runs in one transaction (core.services.governed), is for metastore admins only,
+Each service runs in one transaction (audit.governance.governed), is for metastore admins only,
 and writes one audit event (securable_type "user" or "group", securable = the name).
 
 - Users created through SCIM get an unusable password: they sign in through the IdP or tokens.
@@ -36,10 +36,10 @@ from accounts.scim.resources import (
 )
 from accounts.scim.selectors import scim_groups_queryset, scim_require_admin, scim_users_queryset
 from accounts.services import group_add_member_group
+from audit.governance import governed
 from audit.services import audit_event_write
 from core.actor import Actor
 from core.errors import Conflict
-from core.services import governed
 
 # Any constant works: it only has to be the same for every process of this application.
 _NESTING_LOCK_KEY = 0x5C1A_6E57

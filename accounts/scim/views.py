@@ -12,6 +12,7 @@ from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts.permissions import IsMetastoreAdmin, actor_from_request
 from accounts.scim import selectors, services
 from accounts.scim.errors import (
     InvalidSyntax,
@@ -38,8 +39,6 @@ from accounts.scim.schema import (
     schema_document,
     service_provider_config,
 )
-from core.actor import actor_from_request
-from core.permissions import IsMetastoreAdmin
 
 ALWAYS_RETURNED = {"id", "schemas"}
 

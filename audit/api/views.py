@@ -5,13 +5,12 @@ from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts.permissions import IsMetastoreAdmin, actor_from_request
 from audit.models import AuditEvent
 from audit.selectors import audit_event_search
-from core.actor import actor_from_request
 from core.api import query_one
 from core.errors import InvalidParameter
 from core.pagination import decode_token, encode_token, page_size
-from core.permissions import IsMetastoreAdmin
 
 
 class AuditEventOutputSerializer(serializers.ModelSerializer):

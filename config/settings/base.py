@@ -74,7 +74,7 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     # Field diffs of changes made through the Django admin and console carry the session user.
-    "core.middleware.AuditlogActorMiddleware",
+    "audit.middleware.AuditlogActorMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
@@ -168,7 +168,7 @@ GUARDIAN_ANONYMOUS_USER_NAME = None
 ANONYMOUS_USER_NAME = None
 
 AUDITLOG_INCLUDE_ALL_MODELS = False
-AUDITLOG_CID_GETTER = "core.services.current_request_id"
+AUDITLOG_CID_GETTER = "audit.governance.current_request_id"
 
 # Steward
 STEWARD_ADMIN_GROUP = env("STEWARD_ADMIN_GROUP", "metastore_admins")

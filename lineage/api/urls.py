@@ -4,7 +4,7 @@ registry's `models/<full_name>/aliases/...` routes (a `str` segment holds no sla
 
 from django.urls import path
 
-from core.permissions import IsAuthenticatedPrincipal
+from accounts.permissions import IsAuthenticatedPrincipal
 from lineage.api import views
 
 urlpatterns = [

@@ -18,10 +18,9 @@ from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from core.actor import actor_from_request
+from accounts.permissions import IsAuthenticatedPrincipal, actor_from_request
 from core.api import StrictJSONParser, query_one
 from core.errors import InvalidParameter
-from core.permissions import IsAuthenticatedPrincipal
 from lineage import selectors, services
 
 # Largest body (after gzip) one POST may carry: a batch of MAX_BATCH events with facets.

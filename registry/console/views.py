@@ -13,8 +13,8 @@ from django.http import Http404, HttpResponseRedirect
 from django.urls import reverse
 from django.views.generic import TemplateView
 
+from accounts.permissions import actor_from_request
 from console.views import ConsoleView
-from core.actor import actor_from_request
 from core.errors import NotFound, StewardError
 from registry import services
 from registry.models import ModelVersion, PromotionRequest

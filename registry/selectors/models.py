@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
+from audit.governance import governed
 from catalog import authz
 from catalog.selectors import catalog_lookup, model_lookup, schema_lookup
 from core.actor import Actor
 from core.errors import InvalidParameter
 from core.names import canonical_name
 from core.pagination import page
-from core.services import governed
 from registry.models import RegisteredModel
 
 

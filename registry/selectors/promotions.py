@@ -16,6 +16,7 @@ from datetime import datetime
 from django.db.models import Q
 from django.utils import timezone
 
+from audit.governance import governed
 from catalog import authz
 from catalog.privileges import Privilege, SecurableType, parse_securable_type
 from catalog.selectors import securable_lookup
@@ -23,7 +24,6 @@ from core.actor import Actor
 from core.errors import InvalidParameter
 from core.names import split_full_name
 from core.pagination import decode_token, encode_token, page_size
-from core.services import governed
 from registry import policies
 from registry.models import (
     AliasHistory,

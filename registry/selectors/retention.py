@@ -13,13 +13,13 @@ import uuid
 from django.db.models import Q
 from django.utils import timezone
 
+from audit.governance import governed
 from catalog import authz
 from catalog.privileges import Privilege, SecurableType, parse_securable_type
 from catalog.selectors import model_lookup, securable_lookup
 from core.actor import Actor
 from core.errors import InvalidParameter, NotFound
 from core.pagination import decode_token, encode_token, page_size
-from core.services import governed
 from registry import retention
 from registry.models import LegalHold, RetentionPolicy
 from registry.retention import PlanItem, PolicyIndex

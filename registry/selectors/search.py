@@ -14,6 +14,7 @@ from django.conf import settings
 from django.db import connection
 from django.db.models import Exists, F, OuterRef, Q
 
+from audit.governance import governed
 from catalog import authz
 from catalog.selectors import model_lookup
 from core import rows
@@ -21,7 +22,6 @@ from core.actor import Actor
 from core.errors import InvalidParameter, NotFound
 from core.names import split_full_name
 from core.pagination import decode_token, encode_token, page_size
-from core.services import governed
 from registry.models import (
     ModelAlias,
     ModelVersion,

@@ -6,13 +6,13 @@ import functools
 
 from django.db import connection
 
+from audit.governance import governed
 from catalog import authz
 from catalog.selectors import model_lookup
 from core import rows
 from core.actor import Actor
 from core.errors import NotFound
 from core.pagination import page
-from core.services import governed
 from registry.models import AliasHistory, ModelAlias, ModelVersion, ModelVersionTag
 from registry.services.lookups import (
     clean_alias,

@@ -4,13 +4,13 @@ the same policy."""
 
 from __future__ import annotations
 
+from audit.governance import governed
 from catalog import authz
 from catalog.privileges import Privilege
 from catalog.selectors import model_lookup
 from catalog.services import audit_write
 from core.actor import Actor
 from core.errors import FailedPrecondition, InvalidParameter, NotFound
-from core.services import governed
 from registry.models import (
     ModelAlias,
     ModelVersion,

@@ -32,11 +32,11 @@ from django.conf import settings
 from django.core.files import File
 from django.db import transaction
 
+from audit.governance import governed
 from catalog import authz
 from catalog.privileges import Privilege
 from core.actor import Actor
 from core.errors import Conflict, FailedPrecondition, InvalidParameter, NotFound
-from core.services import governed
 from registry.artifacts import walk
 from registry.models import ModelVersion
 from registry.services.lookups import version_of

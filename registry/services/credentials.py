@@ -7,12 +7,12 @@ import time
 
 from django.conf import settings
 
+from audit.governance import governed
 from catalog import authz
 from catalog.privileges import Privilege
 from catalog.selectors import model_lookup
 from core.actor import Actor
 from core.errors import FailedPrecondition
-from core.services import governed
 from registry.models import ModelVersion
 from registry.services.lookups import version_audit, version_of
 

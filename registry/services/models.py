@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.db import transaction
 
+from audit.governance import governed
 from catalog import authz
 from catalog.privileges import Privilege
 from catalog.selectors import model_lookup, schema_lookup
@@ -18,7 +19,6 @@ from catalog.services import (
 from core.actor import Actor
 from core.errors import AlreadyExists, FailedPrecondition, InvalidParameter
 from core.names import canonical_name
-from core.services import governed
 from registry import storage
 from registry.artifacts import delete_tree
 from registry.models import LegalHold, ModelVersion, RegisteredModel, RegisteredModelTag

@@ -21,6 +21,7 @@ from django.utils import timezone
 
 from accounts.models import User
 from accounts.selectors import principal_by_name
+from audit.governance import governed
 from catalog import authz
 from catalog.privileges import Privilege, SecurableType
 from catalog.selectors import parse_securable_type, securable_lookup
@@ -36,7 +37,6 @@ from core.errors import (
     StewardError,
 )
 from core.queue import enqueue_on_commit
-from core.services import governed
 from registry import policies
 from registry.models import (
     AliasHistory,

@@ -47,6 +47,7 @@ from django.db.models import F, Q
 from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
+from audit.governance import governed
 from audit.services import (
     audit_event_write,
     audit_events_append_prepared,
@@ -58,7 +59,6 @@ from catalog.selectors import parse_securable_type, securable_lookup
 from catalog.services import audit_write
 from core.actor import Actor
 from core.errors import AlreadyExists, InvalidParameter, NotFound, PermissionDenied
-from core.services import governed
 from registry import retention, storage
 from registry.models import (
     LegalHold,

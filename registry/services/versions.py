@@ -13,6 +13,7 @@ from django.conf import settings
 from django.db import connection, models, transaction
 from django.utils import timezone
 
+from audit.governance import governed
 from audit.services import audit_events_write
 from catalog import authz
 from catalog.privileges import Privilege
@@ -22,7 +23,6 @@ from core import rows
 from core.actor import Actor
 from core.errors import FailedPrecondition, InvalidParameter, NotFound
 from core.queue import enqueue_on_commit
-from core.services import governed
 from lineage import services as lineage_services
 from registry import storage
 from registry.models import (

@@ -231,14 +231,14 @@ def test_requests_leave_no_auditlog_receivers_behind(admin_user, api_as, tree):
 
 @pytest.mark.django_db
 def test_logentries_name_the_service_caller_and_the_console_user(admin_user, make_user, api_as):
-    """django-auditlog's rows take actor and address from core.services.log_actor: inside a
+    """django-auditlog's rows take actor and address from audit.governance.log_actor: inside a
     service call its actor, in a console/admin request (AuditlogActorMiddleware) the session
     user and the trusted client address, and nothing outside either."""
     from auditlog.models import LogEntry
     from django.test import RequestFactory
 
     from catalog.models import Catalog
-    from core.middleware import AuditlogActorMiddleware
+    from audit.middleware import AuditlogActorMiddleware
 
     api_as(admin_user).post(
         f"{UC}/catalogs", {"name": "svc"}, format="json", REMOTE_ADDR="10.9.8.7"

@@ -3,8 +3,8 @@
 from django.core.exceptions import RequestDataTooBig
 from rest_framework.views import APIView
 
+from accounts.permissions import IsAuthenticatedPrincipal
 from core.errors import InvalidParameter
-from core.permissions import IsAuthenticatedPrincipal
 
 
 class TrackingView(APIView):

@@ -6,13 +6,12 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts.permissions import IsAuthenticatedPrincipal, actor_from_request
 from catalog import selectors, services
 from catalog.api.uc import serializers as s
-from core.actor import actor_from_request
 from core.api import json_body, query_bool, query_one, validated
 from core.errors import InvalidParameter
 from core.pagination import uc_page_size
-from core.permissions import IsAuthenticatedPrincipal
 from registry import selectors as model_selectors
 from registry import services as model_services
 

@@ -14,10 +14,9 @@ from rest_framework.parsers import BaseParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from core.actor import actor_from_request
+from accounts.permissions import IsAuthenticatedPrincipal, actor_from_request
 from core.api import query_one
 from core.errors import InvalidParameter
-from core.permissions import IsAuthenticatedPrincipal
 from registry.services import artifact_proxy
 
 

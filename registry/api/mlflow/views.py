@@ -13,8 +13,8 @@ from collections.abc import Callable
 
 from rest_framework.response import Response
 
+from accounts.permissions import IsAuthenticatedPrincipal
 from core.errors import InvalidParameter
-from core.permissions import IsAuthenticatedPrincipal
 from registry import selectors, services, storage
 from registry.api.mlflow import render
 from tracking.api.mlflow.views import MlflowView

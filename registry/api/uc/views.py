@@ -7,11 +7,10 @@ from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from core.actor import actor_from_request
+from accounts.permissions import IsAuthenticatedPrincipal, actor_from_request
 from core.api import StrictCharField, epoch_ms, json_body, query_one, validated
 from core.errors import InvalidParameter
 from core.pagination import uc_page_size
-from core.permissions import IsAuthenticatedPrincipal
 from registry import selectors, services
 from registry.services.credentials import model_version_credentials
 

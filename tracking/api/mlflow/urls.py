@@ -6,7 +6,7 @@ explicit permission policy (the route contract test checks it).
 
 from django.urls import path
 
-from core.permissions import IsAuthenticatedPrincipal
+from accounts.permissions import IsAuthenticatedPrincipal
 from tracking.api.mlflow import views as v
 
 

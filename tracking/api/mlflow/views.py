@@ -12,10 +12,9 @@ from __future__ import annotations
 
 from rest_framework.response import Response
 
-from core.actor import actor_from_request
+from accounts.permissions import IsAuthenticatedPrincipal, actor_from_request
 from core.api import json_body, query_bool, query_one
 from core.errors import InvalidParameter
-from core.permissions import IsAuthenticatedPrincipal
 from tracking import selectors, services
 from tracking.api.base import TrackingView
 from tracking.api.mlflow import render

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from core.permissions import IsAuthenticatedPrincipal
+from accounts.permissions import IsAuthenticatedPrincipal
 from tracking.api.v1 import views
 
 urlpatterns = [

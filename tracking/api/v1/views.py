@@ -6,9 +6,8 @@ from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.response import Response
 
-from core.actor import actor_from_request
+from accounts.permissions import IsAuthenticatedPrincipal, actor_from_request
 from core.api import StrictCharField, StrictInputSerializer, json_body, validated
-from core.permissions import IsAuthenticatedPrincipal
 from tracking import selectors, services
 from tracking.api.base import TrackingView
 from tracking.models import ExperimentPermission

@@ -3,7 +3,7 @@ and tracking doors; none of their routes starts with `webhooks`)."""
 
 from django.urls import path
 
-from core.permissions import IsAuthenticatedPrincipal
+from accounts.permissions import IsAuthenticatedPrincipal
 from webhooks.api.mlflow import views as v
 
 

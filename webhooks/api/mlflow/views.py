@@ -18,9 +18,9 @@ from __future__ import annotations
 
 from rest_framework.response import Response
 
+from accounts.permissions import IsAuthenticatedPrincipal
 from core.api import epoch_ms
 from core.errors import InvalidParameter, NotFound
-from core.permissions import IsAuthenticatedPrincipal
 from tracking.api.mlflow.views import MlflowView
 from webhooks import events, selectors, services
 

@@ -10,9 +10,8 @@ from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from core.actor import actor_from_request
+from accounts.permissions import IsAuthenticatedPrincipal, actor_from_request
 from core.api import json_body, query_one, validated
-from core.permissions import IsAuthenticatedPrincipal
 from webhooks import selectors, services
 from webhooks.api.v1 import serializers as s
 from webhooks.models import WebhookDelivery

@@ -1,5 +1,8 @@
 """The wrapper every service and selector goes through: one transaction, actor context for
-django-auditlog, and an audit event for every denied attempt (written after the rollback)."""
+django-auditlog, and an audit event for every denied attempt (written after the rollback).
+
+It lives in the audit app because auditing is what it adds: every app's services import it
+from here (core stays free of apps; see docs/architecture.md)."""
 
 from __future__ import annotations
 
@@ -9,6 +12,7 @@ from contextvars import ContextVar
 
 from django.db import transaction
 
+from audit.services import audit_event_write
 from core.actor import Actor
 
 _depth: ContextVar[int] = ContextVar("steward_service_depth", default=0)
@@ -22,7 +26,7 @@ def current_request_id() -> str | None:
 
 # Who django-auditlog's LogEntry rows name: (user or None, source address or None) of the
 # current service call, or of the console/admin request (core.middleware). One receiver,
-# connected once (CoreConfig.ready), reads it; auditlog's own `set_actor` connects and
+# connected once (AuditConfig.ready), reads it; auditlog's own `set_actor` connects and
 # disconnects a receiver per use, which empties every signal's receiver cache each time and,
 # nested, leaked receivers (jazzband/django-auditlog#846).
 _log_actor: ContextVar[tuple | None] = ContextVar("steward_log_actor", default=None)
@@ -70,8 +74,6 @@ def governed(action: str, *, atomic: bool = True):
             except Exception as exc:
                 denied = getattr(exc, "denied", None)
                 if denied and _depth.get() == 1 and not getattr(exc, "audited", False):
-                    from audit.services import audit_event_write
-
                     exc.audited = True  # type: ignore[attr-defined]
                     audit_event_write(
                         actor=actor,
