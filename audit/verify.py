@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from audit.canonical import GENESIS, digest, event_payload
 from audit.models import AuditChainHead, AuditEvent
-from audit.services import GENESIS, event_digest, hashed_fields
 
 
 @dataclass
@@ -22,7 +22,7 @@ def verify_chain() -> ChainReport:
     for event in AuditEvent.objects.order_by("id").iterator(chunk_size=2000):
         if event.prev_hash != prev:
             return ChainReport(False, count, f"event {event.id}: previous hash does not match")
-        if event_digest(prev, hashed_fields(event)) != event.hash:
+        if digest(prev, event_payload(event)) != event.hash:
             return ChainReport(False, count, f"event {event.id}: contents do not match its hash")
         prev = event.hash
         count += 1

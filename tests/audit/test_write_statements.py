@@ -74,7 +74,7 @@ def test_a_securable_that_is_not_text_is_stored_as_its_text(admin_actor, writer)
 
 @pytest.mark.postgres
 def test_on_postgresql_one_statement_locks_chains_inserts_and_moves_the_head(admin_actor):
-    """PostgreSQL computes the hashes (the same as event_digest: verify_chain recomputes
+    """PostgreSQL computes the hashes (the same as canonical.digest: verify_chain recomputes
     them in Python) in the statement that locks the head, inserts and moves the head."""
     audit_event_write(actor=admin_actor, action="test.warm")  # the head row exists
     with CaptureQueriesContext(connection) as single:
@@ -86,8 +86,8 @@ def test_on_postgresql_one_statement_locks_chains_inserts_and_moves_the_head(adm
     for captured in (single, bulk):
         sql = [q["sql"] for q in captured.captured_queries]
         assert len(sql) == 1, sql
-        assert sql[0].startswith("WITH RECURSIVE head AS (SELECT last_hash")
-        assert "FOR UPDATE" in sql[0] and 'UPDATE "audit_auditchainhead" SET last_hash' in sql[0]
+        assert sql[0].startswith('WITH RECURSIVE head AS (SELECT "last_hash"')
+        assert "FOR UPDATE" in sql[0] and 'UPDATE "audit_auditchainhead" SET "last_hash"' in sql[0]
     stored = list(AuditEvent.objects.order_by("id"))
     assert [e.hash for e in stored[-3:]] == [e.hash for e in events]
     assert [e.prev_hash for e in stored[-3:]] == [stored[-4].hash, *[e.hash for e in events[:2]]]
