@@ -15,7 +15,7 @@ question here costs a constant number of queries whatever the size of the tree.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -498,3 +498,47 @@ class StewardPermissionBackend:
         except ValueError:
             return False
         return check(Actor.system(user_obj), privilege, obj)
+
+
+# --- objects outside the tree ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Rules:
+    """How the authorization module answers for a kind of object that is not a securable of
+    the tree (an experiment, a promotion request, a webhook), registered by the app that owns
+    it from its AppConfig.ready(): `visible(actor, queryset, privilege)` narrows a queryset to
+    what the actor may see (privilege None) or holds `privilege` on."""
+
+    visible: Callable[[Actor, QuerySet, Any], QuerySet]
+
+
+_RULES: dict[type, Rules] = {}
+
+
+def register_rules(model: type, rules: Rules) -> None:
+    if model in _RULES and _RULES[model] != rules:
+        raise RuntimeError(f"Authorization rules for {model.__name__} are registered twice.")
+    _RULES[model] = rules
+
+
+def visible(actor: Actor, queryset: QuerySet, privilege: Any = None) -> QuerySet:
+    """The objects of `queryset` the actor may see (or, for objects outside the tree, on which
+    it holds `privilege`), as one query: the one question every list and search asks."""
+    rules = _RULES.get(queryset.model)
+    if rules is not None:
+        return rules.visible(actor, queryset, privilege)
+    securable_type = getattr(queryset.model, "securable_type", None)
+    if securable_type == SecurableType.METASTORE:
+        narrowed = queryset if principals(actor).user_id is not None else queryset.none()
+    elif securable_type == SecurableType.CATALOG:
+        narrowed = visible_catalogs(actor, queryset)
+    elif securable_type == SecurableType.SCHEMA:
+        narrowed = visible_schemas(actor, queryset)
+    elif securable_type == SecurableType.REGISTERED_MODEL:
+        narrowed = visible_models(actor, queryset)
+    else:
+        raise RuntimeError(f"No authorization rules are registered for {queryset.model.__name__}.")
+    if privilege is not None:
+        raise ValueError("Securables of the tree are narrowed by visibility only.")
+    return narrowed

@@ -377,14 +377,25 @@ def _edges_among(pks: list[int]) -> list[tuple[int, int, str, str]]:
 # --- visibility ------------------------------------------------------------------------------
 
 
+def linked_models() -> tuple[Any, Any, Any, Any]:
+    """The registry's ModelVersion and RegisteredModel and tracking's Run and Experiment, the
+    rows a node can stand for, reached through the node's own foreign keys: lineage sits below
+    both apps (they record their lineage here) and imports neither."""
+    version = LineageNode._meta.get_field("model_version").related_model
+    run = LineageNode._meta.get_field("mlflow_run").related_model
+    return (
+        version,
+        version._meta.get_field("model").related_model,
+        run,
+        run._meta.get_field("experiment").related_model,
+    )
+
+
 class _Details:
     """What the nodes of one answer stand for, and which of them the actor may see."""
 
     def __init__(self, actor: Actor, nodes: list[NodeRow], *, seen_models: frozenset = frozenset()):
-        from registry.models import ModelVersion, RegisteredModel
-        from tracking.models import Experiment, Run
-        from tracking.selectors import visible_experiments
-
+        ModelVersion, RegisteredModel, Run, Experiment = linked_models()  # noqa: N806
         self.versions: dict[Any, Any] = {}
         self.runs: dict[str, Any] = {}
         version_ids = [n.model_version_id for n in nodes if n.model_version_id]
@@ -440,9 +451,7 @@ class _Details:
         experiment_ids = {r.experiment_id for r in self.runs.values()}
         if experiment_ids:
             qs = Experiment.objects.filter(pk__in=experiment_ids)
-            self.visible_experiments = set(
-                visible_experiments(actor, qs).values_list("pk", flat=True)
-            )
+            self.visible_experiments = set(authz.visible(actor, qs).values_list("pk", flat=True))
         private = [
             n.pk
             for n in nodes
@@ -455,7 +464,7 @@ class _Details:
                     src_id__in=private,
                     kind=LineageEdge.Kind.INPUT,
                     dst__kind=Kind.MLFLOW_RUN,
-                    dst__mlflow_run__experiment__in=visible_experiments(actor),
+                    dst__mlflow_run__experiment__in=authz.visible(actor, Experiment.objects.all()),
                 )
                 .values_list("src_id", flat=True)
                 .distinct()
@@ -635,7 +644,9 @@ def graph_of(
     return GraphAnswer(root.key, depth, direction, truncated, shown, edges, len(hidden))
 
 
-def _audit(actor: Actor, securable_type: str, securable: str, answer: GraphAnswer) -> None:
+def audit_graph_query(
+    actor: Actor, securable_type: str, securable: str, answer: GraphAnswer
+) -> None:
     audit_event_write(
         actor=actor,
         action="lineage.query",
@@ -663,32 +674,5 @@ def lineage_graph(*, actor: Actor, node_id, depth=None, direction=None) -> Graph
     way = clean_direction(direction)
     root = node_lookup(node_id)
     answer = graph_of(actor, root, depth=hops, direction=way, root_id=node_id)
-    _audit(actor, "lineage_node", root.key, answer)
-    return answer
-
-
-@governed("lineage.query", atomic=False)
-def model_version_lineage(
-    *, actor: Actor, full_name, version, depth=None, direction=None
-) -> GraphAnswer:
-    """The lineage of one model version (default: upstream, what trained it): its source run,
-    the datasets that run read (at their versions), and what produced them."""
-    from registry.selectors import model_version_get
-
-    hops = clean_depth(depth)
-    way = clean_direction(direction, default="upstream")
-    obj = model_version_get(actor=actor, full_name=full_name, version=version)
-    ident = naming.identity(Kind.MODEL_VERSION, "", str(obj.pk))
-    root = LineageNode.objects.filter(identity=ident).first() or LineageNode(
-        kind=Kind.MODEL_VERSION, identity=ident, name=str(obj.pk), model_version_id=obj.pk
-    )
-    answer = graph_of(
-        actor,
-        root,
-        depth=hops,
-        direction=way,
-        root_id=root.key,
-        seen_models=frozenset({obj.model_id}),
-    )
-    _audit(actor, "model_version", f"{obj.model.full_name}/{obj.version}", answer)
+    audit_graph_query(actor, "lineage_node", root.key, answer)
     return answer

@@ -588,10 +588,9 @@ def model_version_source_record(*, version, run_exists: bool | None = None) -> N
     transaction, which has checked that the actor may read that run (and says so with
     `run_exists`, sparing the lookup). On PostgreSQL one raw statement (`_record_source`);
     elsewhere, and when that statement missed a node, a `_Graph` flush writing the same rows."""
-    from tracking.models import Run
-
     if run_exists is None:
-        run_exists = bool(version.run_id) and Run.objects.filter(pk=version.run_id).exists()
+        run = LineageNode._meta.get_field("mlflow_run").related_model  # tracking's Run
+        run_exists = bool(version.run_id) and run.objects.filter(pk=version.run_id).exists()
     run_id = version.run_id if version.run_id and run_exists else None
     if connection.vendor == "postgresql" and _record_source(version.pk, run_id):
         return

@@ -6,9 +6,14 @@ class TrackingConfig(AppConfig):
     verbose_name = "MLflow tracking"
 
     def ready(self) -> None:
+        # Imported here: models and auditlog's registry need the app registry to be ready.
         from auditlog.registry import auditlog
 
-        from tracking import models
+        from catalog import authz
+        from tracking import models, selectors
+
+        # Who may see an experiment (and so its runs) is asked through catalog.authz.visible.
+        authz.register_rules(models.Experiment, authz.Rules(visible=selectors.visible_experiments))
 
         # Metric points are inserted in bulk (no per-row signal); the audit event of the
         # log-metric/log-batch call records them.

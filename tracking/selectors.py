@@ -129,16 +129,22 @@ def require_level(
     return level
 
 
-def visible_experiments(actor: Actor, queryset: QuerySet | None = None) -> QuerySet:
-    """Experiments the actor may read: owned, shared with them or their groups, or all for
-    admins; one query."""
+def visible_experiments(
+    actor: Actor, queryset: QuerySet | None = None, privilege: str | None = None
+) -> QuerySet:
+    """Experiments the actor may read (or, with `privilege` "edit" or "manage", holds that
+    level on): owned, shared with them or their groups at that level or above, or all for
+    admins; one query. Registered with catalog.authz as the experiments' `visible` rule."""
     qs = Experiment.objects.all() if queryset is None else queryset
+    need = READ if privilege is None else _need(privilege)
     p = authz.principals(actor)
-    if p.user_id is None:
+    if p.user_id is None or (need > READ and actor.read_only):
         return qs.none()
     if p.is_admin:
         return qs
     shared = ExperimentPermission.objects.filter(_share_q(actor), experiment=OuterRef("pk"))
+    if need > READ:
+        shared = shared.filter(level__in=[lv for lv, rank in LEVEL_RANK.items() if rank >= need])
     return qs.filter(Q(owner_id=p.user_id) | Q(Exists(shared)))
 
 

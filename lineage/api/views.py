@@ -22,6 +22,7 @@ from accounts.permissions import IsAuthenticatedPrincipal, actor_from_request
 from core.api import StrictJSONParser, query_one
 from core.errors import InvalidParameter
 from lineage import selectors, services
+from registry.selectors.lineage import model_version_lineage
 
 # Largest body (after gzip) one POST may carry: a batch of MAX_BATCH events with facets.
 MAX_BODY = 8 * 1024 * 1024
@@ -185,7 +186,7 @@ class ModelVersionLineageView(APIView):
         parameters=_parameters("upstream"), responses=dict, operation_id="model_version_lineage"
     )
     def get(self, request, full_name: str, version: str):
-        answer = selectors.model_version_lineage(
+        answer = model_version_lineage(
             actor=actor_from_request(request),
             full_name=full_name,
             version=version,
