@@ -17,6 +17,7 @@ from rest_framework import authentication
 
 from accounts.models import ApiToken, User
 from accounts.services import hash_token
+from accounts.sql import user_closure_json_sql
 from audit.services import audit_event_write
 from core.errors import ErrorCode, StewardError, Unauthenticated
 from core.rows import Part, build, fetch_one, select_list
@@ -69,22 +70,8 @@ def throttled(request) -> bool:
 def _token_sql(vendor: str) -> tuple[str, list[Part]]:
     """The token, its user and the user's groups (nested ones included, as JSON [[id, name],
     ...]): what authorization needs first, in one round trip."""
-    from django.contrib.auth.models import Group
-
-    from accounts.models import GroupNesting
-
     parts = [Part(ApiToken, "t"), Part(User, "u", attach=("t", "user"))]
-    pair, agg = (
-        ("json_build_array(ag.id, ag.name)", "json_agg")
-        if vendor == "postgresql"
-        else ("json_array(ag.id, ag.name)", "json_group_array")
-    )
-    groups = (
-        f"(WITH RECURSIVE g(id) AS (SELECT group_id FROM {User.groups.through._meta.db_table} "
-        f"WHERE user_id = u.id UNION SELECT n.parent_id FROM {GroupNesting._meta.db_table} n "
-        f"JOIN g ON n.child_id = g.id) SELECT {agg}({pair}) FROM g "
-        f"JOIN {Group._meta.db_table} ag ON ag.id = g.id)"
-    )
+    groups = user_closure_json_sql(vendor, "u.id")
     sql = (
         f"SELECT {select_list(parts)}, {groups} FROM {ApiToken._meta.db_table} t "
         f"JOIN {User._meta.db_table} u ON u.id = t.user_id WHERE t.token_hash = %s"

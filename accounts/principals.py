@@ -4,15 +4,12 @@ permission decision built on them is made in catalog.authz."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import Group
-from django.db import connection
 
-from accounts.models import GroupNesting, User
+from accounts.sql import group_closure as group_closure  # the one closure statement
 from core.actor import Actor
 
 
@@ -23,33 +20,6 @@ class Principals:
     user_id: int | None
     group_ids: frozenset[int]
     is_admin: bool
-
-
-def group_closure(*, user_id: int | None = None, group_ids: Iterable[int] = ()) -> dict[int, str]:
-    """Every group reachable from a user's groups or from `group_ids`, with names; one query."""
-    membership = User.groups.through._meta.db_table
-    nesting = GroupNesting._meta.db_table
-    group_table = Group._meta.db_table
-    seeds: list[str] = []
-    params: list[Any] = []
-    if user_id is not None:
-        seeds.append(f"SELECT group_id FROM {membership} WHERE user_id = %s")
-        params.append(user_id)
-    ids = list(group_ids)
-    if ids:
-        seeds.append(f"SELECT id FROM {group_table} WHERE id IN ({', '.join(['%s'] * len(ids))})")
-        params.extend(ids)
-    if not seeds:
-        return {}
-    sql = (
-        f"WITH RECURSIVE g(id) AS ({' UNION '.join(seeds)} "
-        f"UNION SELECT n.parent_id FROM {nesting} n JOIN g ON n.child_id = g.id) "
-        f"SELECT {group_table}.id, {group_table}.name FROM g "
-        f"JOIN {group_table} ON {group_table}.id = g.id"
-    )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        return {row[0]: row[1] for row in cursor.fetchall()}
 
 
 def _active(user) -> bool:

@@ -20,12 +20,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.contrib.auth.models import Group
 from django.core.mail import EmailMultiAlternatives, get_connection
-from django.db import connection
 from django.template.loader import render_to_string
 
-from accounts.models import GroupNesting, User
+from accounts.models import User
+from accounts.sql import group_members_closure as group_descendants  # the one closure
 from registry.models import AliasPolicy, ModelVersion, PromotionDecision, PromotionRequest
 
 logger = logging.getLogger(__name__)
@@ -81,28 +80,6 @@ class DeliveryInterrupted(OSError):
 
 
 # --- recipients ------------------------------------------------------------------------------
-
-
-def group_descendants(group_ids: Iterable[int]) -> set[int]:
-    """The groups given and every group nested in them, at any depth (one query).
-
-    GroupNesting(parent, child) makes the child's members members of the parent, so the
-    members of a group are found by walking down from it to its children; UNION (not UNION
-    ALL) ends the walk on a cycle."""
-    ids = sorted({int(i) for i in group_ids})
-    if not ids:
-        return set()
-    nesting = GroupNesting._meta.db_table
-    groups = Group._meta.db_table
-    sql = (
-        f"WITH RECURSIVE g(id) AS (SELECT id FROM {groups} WHERE id IN "
-        f"({', '.join(['%s'] * len(ids))}) "
-        f"UNION SELECT n.child_id FROM {nesting} n JOIN g ON n.parent_id = g.id) "
-        "SELECT id FROM g"
-    )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, ids)
-        return {row[0] for row in cursor.fetchall()}
 
 
 def users_in_groups(group_ids: Iterable[int]):
