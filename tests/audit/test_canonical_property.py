@@ -176,3 +176,13 @@ def test_the_payload_is_the_json_the_original_definition_wrote():
         sort_keys=True,
         separators=(",", ":"),
     )
+
+
+def test_a_nul_in_a_refused_requests_path_is_audited_not_a_500(client):
+    """The failed-authentication event records the request's path; PostgreSQL holds no NUL,
+    so the writer stores U+FFFD for it (before: a 500 on PostgreSQL and no event)."""
+    answer = client.get("/api/2.1/unity-catalog/catalogs/a%00b", HTTP_AUTHORIZATION="Bearer x")
+    assert answer.status_code == 401
+    event = AuditEvent.objects.get(action="auth.failure")
+    assert event.details["path"] == "/api/2.1/unity-catalog/catalogs/a\ufffdb"
+    assert verify_chain().ok
