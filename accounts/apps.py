@@ -6,6 +6,7 @@ class AccountsConfig(AppConfig):
     verbose_name = "Principals"
 
     def ready(self) -> None:
+        # Imported here: models and auditlog's registry need the app registry to be ready.
         from auditlog.registry import auditlog
         from django.contrib.auth.models import Group
 

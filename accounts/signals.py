@@ -3,6 +3,7 @@
 from django.contrib.auth.signals import user_logged_in, user_login_failed
 from django.dispatch import receiver
 
+from accounts.authentication import count_failure
 from audit.services import audit_event_write
 from core.actor import Actor
 
@@ -31,8 +32,6 @@ def audit_login(sender, request, user, **kwargs):
 
 @receiver(user_login_failed)
 def audit_login_failure(sender, credentials, request=None, **kwargs):
-    from accounts.authentication import count_failure
-
     address, request_id = _request_meta(request)
     if request is not None:
         count_failure(request)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 
 from django.db.models import QuerySet
 from django.utils.dateparse import parse_datetime
@@ -21,14 +21,10 @@ def _time(value: str | None, field: str) -> datetime | None:
     except ValueError:
         parsed = None
     if parsed is None and value.isdigit():
-        from datetime import UTC
-
         return datetime.fromtimestamp(int(value) / 1000, tz=UTC)
     if parsed is None:
         raise InvalidParameter(f"{field} must be an ISO 8601 time or epoch milliseconds.")
     if parsed.tzinfo is None:
-        from datetime import UTC
-
         parsed = parsed.replace(tzinfo=UTC)
     return parsed
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from enum import StrEnum
 
+from core.errors import InvalidParameter
+
 
 class Privilege(StrEnum):
     CREATE_CATALOG = "CREATE CATALOG"
@@ -74,8 +76,6 @@ def guardian_permissions(securable_type: SecurableType) -> list[tuple[str, str]]
 
 
 def parse_privilege(value) -> Privilege:
-    from core.errors import InvalidParameter
-
     if isinstance(value, str):
         normalized = " ".join(value.replace("_", " ").split()).upper()
         try:
@@ -86,8 +86,6 @@ def parse_privilege(value) -> Privilege:
 
 
 def parse_securable_type(value) -> SecurableType:
-    from core.errors import InvalidParameter
-
     try:
         return SecurableType(str(value).lower())
     except ValueError:

@@ -17,7 +17,7 @@ from catalog import authz, securables
 from catalog.models import Catalog, Metastore, Schema
 from catalog.privileges import Privilege, SecurableType, parse_securable_type
 from core.actor import Actor
-from core.errors import InvalidParameter, NotFound
+from core.errors import InvalidParameter, NotFound, PermissionDenied
 from core.names import canonical_name, split_full_name
 from core.pagination import page
 from core.rows import Part, build, fetch_one, select_list
@@ -227,8 +227,6 @@ def effective_permissions(*, actor: Actor, securable_type, full_name, principal=
     if principal in (None, "", actor.username):
         return _effective_for(actor.user, securable)
     if not authz.check(actor, Privilege.MANAGE, securable):
-        from core.errors import PermissionDenied
-
         exc = PermissionDenied("Asking about another principal needs MANAGE on the securable.")
         exc.denied = {  # type: ignore[attr-defined]
             "securable_type": str(securable.securable_type),

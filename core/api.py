@@ -11,7 +11,7 @@ from rest_framework import serializers
 from rest_framework.exceptions import ParseError
 from rest_framework.parsers import JSONParser
 
-from core.errors import InvalidParameter
+from core.errors import InvalidParameter, _flatten
 
 
 def _no_duplicate_keys(pairs: list) -> dict:
@@ -117,7 +117,5 @@ def validated(serializer_class, data) -> dict:
     """Validate a body with a DRF serializer; errors become INVALID_PARAMETER_VALUE."""
     serializer = serializer_class(data=data)
     if not serializer.is_valid():
-        from core.errors import _flatten
-
         raise InvalidParameter("; ".join(_flatten(serializer.errors)))
     return {k: v for k, v in serializer.validated_data.items()}

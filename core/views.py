@@ -2,6 +2,8 @@
 
 from django.db import connection
 from django.http import JsonResponse
+from django.views.defaults import page_not_found
+from django.views.defaults import server_error as default
 from drf_spectacular.utils import extend_schema
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -45,7 +47,6 @@ def api_not_found(request, *args, **kwargs) -> JsonResponse:
 def not_found(request, exception=None):
     if request.path.startswith("/api/"):
         return api_not_found(request)
-    from django.views.defaults import page_not_found
 
     return page_not_found(request, exception)
 
@@ -53,6 +54,5 @@ def not_found(request, exception=None):
 def server_error(request):
     if request.path.startswith("/api/"):
         return error_response(ErrorCode.INTERNAL_ERROR, "Internal error.")
-    from django.views.defaults import server_error as default
 
     return default(request)

@@ -30,6 +30,7 @@ from audit.services import audit_event_write, audit_events_write
 from catalog import authz
 from catalog.models import Catalog, Schema
 from catalog.privileges import Privilege
+from catalog.selectors import catalog_lookup, schema_lookup
 from core.actor import Actor
 from core.errors import InvalidParameter, PermissionDenied, StewardError
 from lineage import naming
@@ -229,8 +230,6 @@ def _link_target(actor: Actor, securable: tuple[str, str], current, where: str):
     """The catalog or schema a stewardSecurable facet names, if the actor may link the dataset
     to it: MODIFY there and on `current` (what it is linked to now). None when it is already
     linked there. Errors name the field at fault and keep their code and audit details."""
-    from catalog.selectors import catalog_lookup, schema_lookup
-
     kind, full_name = securable
     try:
         target = catalog_lookup(full_name) if kind == "catalog" else schema_lookup(full_name)

@@ -16,7 +16,7 @@ import yaml
 from django.utils.functional import empty
 
 from core.errors import FailedPrecondition
-from registry.storage import SafeFileSystemStorage, artifact_storage, join
+from registry.storage import SafeFileSystemStorage, artifact_storage, canonical_relpath, join
 
 # libyaml's safe loader when PyYAML was built with it (same safe subset, ~10x faster).
 _SafeLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -261,7 +261,6 @@ def _input_example(read, mlmodel_path: str, meta: dict):
     info = meta.get("saved_input_example_info")
     if not isinstance(info, dict) or not isinstance(info.get("artifact_path"), str):
         return None
-    from registry.storage import canonical_relpath
 
     folder = mlmodel_path.rpartition("/")[0]
     try:

@@ -17,6 +17,7 @@ from django.db.models import Q
 from accounts.principals import group_closure
 from core.errors import InvalidParameter
 from registry.models import AliasPolicy, ModelVersion, PromotionRequest, RegisteredModel
+from tracking.models import LatestMetric
 
 _PATTERN = re.compile(r"^[a-z0-9_\-*?]{1,255}$")
 MAX_PATTERNS = 20
@@ -144,7 +145,6 @@ def evaluate_gates(policy: AliasPolicy | None, version: ModelVersion) -> list[Ga
 def _run_metrics(run_id: str) -> dict[str, float]:
     if not run_id:
         return {}
-    from tracking.models import LatestMetric
 
     return {
         m.key: (math.nan if m.is_nan else m.value)

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from core.actor import Actor
 from core.errors import InvalidParameter
 from registry.storage import LOGGED_MODEL_ID, Source
+from tracking import selectors as tracking
 
 
 @dataclass
@@ -27,8 +28,6 @@ def _artifact_prefix(uri: str) -> str:
 
 
 def resolve_source(actor: Actor, source: Source, *, run_id="", logged_model_id="") -> Resolved:
-    from tracking import selectors as tracking
-
     if run_id not in ("", None) and not isinstance(run_id, str):
         raise InvalidParameter("run_id must be a string.")
     if source.kind == "logged_model":
@@ -63,8 +62,6 @@ def resolve_source(actor: Actor, source: Source, *, run_id="", logged_model_id="
 
 def _resolve_artifact_path(actor: Actor, path: str) -> Resolved:
     """`<experiment>/<run_id>/artifacts/...` or `<experiment>/models/<m-id>/artifacts/...`."""
-    from tracking import selectors as tracking
-
     parts = path.split("/")
     if len(parts) >= 3 and parts[1] == "models":
         model = tracking.logged_model_for_actor(actor=actor, model_id=parts[2], need="read")

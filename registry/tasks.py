@@ -6,12 +6,17 @@ from __future__ import annotations
 import logging
 
 from celery import shared_task
+from celery.utils.time import get_exponential_backoff_interval
 from django.db import transaction
+from django.utils import timezone
 
 from audit.services import audit_event_write
 from registry import storage
 from registry.artifacts import copy_tree, delete_tree
 from registry.models import ModelVersion
+from registry.notifications import DeliveryInterrupted, send_promotion_event
+from registry.services.promotions import promotion_requests_expire
+from registry.services.retention import default_worker, retention_apply, retention_files_reconcile
 from registry.services.versions import mark_failed, seal
 
 logger = logging.getLogger(__name__)
@@ -70,8 +75,6 @@ def register_version_files(version_id: str, source_prefix: str) -> str:
 def expire_pending_versions() -> int:
     """Fail every version still PENDING_REGISTRATION past its deadline (reads also do this
     lazily, one version at a time); idempotent, safe to run from several workers."""
-    from django.utils import timezone
-
     overdue = ModelVersion.objects.filter(
         status=ModelVersion.Status.PENDING_REGISTRATION, pending_deadline__lte=timezone.now()
     )
@@ -103,8 +106,6 @@ def expire_pending_versions() -> int:
 def expire_promotion_requests() -> int:
     """Hourly: PENDING promotion requests past their expiry become EXPIRED (requests an
     approval holds locked are left to it); idempotent."""
-    from registry.services.promotions import promotion_requests_expire
-
     return promotion_requests_expire()
 
 
@@ -126,10 +127,6 @@ def send_promotion_email(
     OSError) it retries with exponential backoff, passing the addresses already settled so
     that a retry does not mail them twice; a request deleted since sends nothing. Not
     `autoretry_for`: that would retry with the original arguments and resend to everyone."""
-    from celery.utils.time import get_exponential_backoff_interval
-
-    from registry.notifications import DeliveryInterrupted, send_promotion_event
-
     try:
         return send_promotion_event(request_id, event, extra or {}, skip=settled or ())
     except DeliveryInterrupted as exc:
@@ -159,8 +156,6 @@ def apply_retention(self) -> dict:
     registry.services.retention). acks_late + reject_on_worker_lost: a worker that dies mid-run
     leaves the message unacknowledged, so it is redelivered and the rerun (same task id, same
     run and cut-off) picks up what is left; work already committed is no longer due."""
-    from registry.services.retention import default_worker, retention_apply
-
     run = retention_apply(
         task_id=self.request.id or "",
         trigger="task",
@@ -177,6 +172,4 @@ def apply_retention(self) -> dict:
 @shared_task(acks_late=True, reject_on_worker_lost=True)
 def reconcile_retention_files() -> int:
     """Hourly: remove the files of deleted versions whose removal a crash interrupted."""
-    from registry.services.retention import retention_files_reconcile
-
     return retention_files_reconcile()

@@ -6,6 +6,7 @@ class WebhooksConfig(AppConfig):
     verbose_name = "Webhooks"
 
     def ready(self) -> None:
+        # Imported here: models and auditlog's registry need the app registry to be ready.
         from auditlog.registry import auditlog
 
         from webhooks import checks  # noqa: F401  (registers the settings check)

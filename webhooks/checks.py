@@ -4,11 +4,11 @@ first delivery)."""
 from django.core import checks
 from django.core.exceptions import ImproperlyConfigured
 
+from webhooks.net import allowed_targets
+
 
 @checks.register(checks.Tags.security)
 def allowed_targets_parse(app_configs, **kwargs):
-    from webhooks.net import allowed_targets
-
     try:
         allowed_targets()
     except ImproperlyConfigured as exc:

@@ -43,6 +43,7 @@ import logging
 import math
 import re
 import time
+import uuid
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 
@@ -52,12 +53,13 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from audit.governance import current_request_id, governed
+from audit.services import audit_event_write
 from catalog import authz
 from catalog.privileges import Privilege, SecurableType
 from catalog.selectors import metastore, securable_lookup
 from catalog.services import audit_write
 from core.actor import Actor
-from core.errors import InvalidParameter
+from core.errors import InvalidParameter, NotFound
 from core.queue import enqueue
 from webhooks import crypto, net, signing
 from webhooks import events as event_names
@@ -259,10 +261,6 @@ def _scope_target(hook: Webhook):
 def webhook_lookup(actor: Actor, webhook_id, *, write: bool = False, lock: bool = False):
     """A webhook the actor may manage (reads: holds MANAGE on its scope, read-only tokens
     included; writes: check); anything else is not found, audited as a denial."""
-    import uuid
-
-    from core.errors import NotFound
-
     try:
         key = uuid.UUID(str(webhook_id))
     except ValueError:
@@ -600,8 +598,6 @@ def delivery_attempt(delivery_id) -> str:
 
 def _audit_refusal(delivery: WebhookDelivery, entry: dict) -> None:
     """A refused address is a security event (an SSRF attempt, or a misconfiguration)."""
-    from audit.services import audit_event_write
-
     hook = delivery.webhook
     scope = _scope_target(hook)
     audit_event_write(

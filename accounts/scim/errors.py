@@ -14,7 +14,7 @@ from django.http import Http404
 from rest_framework import exceptions as drf_exceptions
 from rest_framework.response import Response
 
-from core.errors import AlreadyExists, ErrorCode, InvalidParameter, NotFound, StewardError
+from core.errors import AlreadyExists, ErrorCode, InvalidParameter, NotFound, StewardError, _flatten
 
 logger = logging.getLogger(__name__)
 
@@ -98,8 +98,6 @@ def _drf_status(exc: drf_exceptions.APIException) -> tuple[int, str | None]:
 
 
 def _drf_detail(exc: drf_exceptions.APIException) -> str:
-    from core.errors import _flatten
-
     return "; ".join(_flatten(exc.detail)) or str(exc)
 
 

@@ -21,7 +21,7 @@ from catalog import authz
 from catalog.privileges import Privilege, SecurableType, parse_securable_type
 from catalog.selectors import securable_lookup
 from core.actor import Actor
-from core.errors import InvalidParameter
+from core.errors import InvalidParameter, NotFound
 from core.names import split_full_name
 from core.pagination import decode_token, encode_token, page_size
 from registry import policies
@@ -297,8 +297,6 @@ def promotion_request_facts(actor: Actor, requests) -> dict:
 @governed("alias.get", atomic=False)
 def model_alias_get(*, actor: Actor, full_name, alias) -> ModelAlias:
     """An alias of a model the actor may see, with the version it points at."""
-    from core.errors import NotFound
-
     model = _visible_model(actor, full_name)
     name = clean_alias(alias)
     found = (

@@ -24,6 +24,7 @@ from registry import retention
 from registry.models import LegalHold, RetentionPolicy
 from registry.retention import PlanItem, PolicyIndex
 from registry.selectors.promotions import _time_page
+from registry.services.lookups import version_of
 from registry.services.retention import retention_policy_lookup
 
 LEVEL_FIELDS = {
@@ -167,8 +168,6 @@ def model_retention_preview(*, actor: Actor, full_name, max_results=None, page_t
 def legal_hold_get(*, actor: Actor, full_name, version=None) -> LegalHold:
     """The legal hold on a model (version None) or on one of its versions; not found when
     there is none (or the model is hidden from the actor)."""
-    from registry.services.lookups import version_of
-
     model = model_lookup(full_name)
     authz.require_visible(actor, model)
     target = version_of(model, version) if version is not None else None

@@ -33,14 +33,18 @@ from django.core.files import File
 from django.db import transaction
 
 from audit.governance import governed
+from audit.services import audit_event_write
 from catalog import authz
 from catalog.privileges import Privilege
+from catalog.selectors import model_by_id
 from core.actor import Actor
 from core.errors import Conflict, FailedPrecondition, InvalidParameter, NotFound
 from registry.artifacts import walk
 from registry.models import ModelVersion
 from registry.services.lookups import version_of
 from registry.storage import artifact_storage, canonical_relpath, join, version_prefix
+from tracking.models import LoggedModel
+from tracking.selectors import logged_model_for_actor, run_for_actor
 
 CHUNK_BYTES = 1 << 20
 UPLOAD_DIR = ".steward-uploads"
@@ -87,8 +91,6 @@ def resolve(actor: Actor, raw, *, write: bool, lock: bool = False) -> Target:
 
 
 def _run_target(actor: Actor, path: str, parts: list[str], *, write: bool) -> Target:
-    from tracking.selectors import run_for_actor
-
     run = run_for_actor(actor=actor, run_id=parts[1], need="edit" if write else "read")
     if str(run.experiment_id) != parts[0]:
         raise _no_such(path)
@@ -104,8 +106,6 @@ def _run_target(actor: Actor, path: str, parts: list[str], *, write: bool) -> Ta
 def _logged_model_target(
     actor: Actor, path: str, parts: list[str], *, write: bool, lock: bool
 ) -> Target:
-    from tracking.models import LoggedModel
-    from tracking.selectors import logged_model_for_actor
 
     model = logged_model_for_actor(actor=actor, model_id=parts[2], need="edit" if write else "read")
     if str(model.experiment_id) != parts[0] or not model.is_active:
@@ -145,7 +145,6 @@ def _version_target(
         raise _no_such(path) from None
     if str(model_pk) != parts[1] or not parts[3].isdigit():
         raise _no_such(path)
-    from catalog.selectors import model_by_id
 
     model = model_by_id(model_pk)
     if model is None:
@@ -173,8 +172,6 @@ def _version_target(
 
 
 def _audit(actor: Actor, action: str, target: Target, **details: Any) -> None:
-    from audit.services import audit_event_write
-
     if target.version is not None:
         details = {"version": target.version.version, **details}
     audit_event_write(

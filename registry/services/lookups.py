@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import functools
 import re
+import uuid
 
 from django.db import connection
 from django.utils import timezone
@@ -160,8 +161,6 @@ def clean_text(value, field: str, *, required: bool = False) -> str:
 
 
 def clean_uuid(value, field: str) -> str:
-    import uuid
-
     try:
         return str(uuid.UUID(str(value)))
     except ValueError:

@@ -22,6 +22,7 @@ from django.utils import timezone
 from accounts.models import User
 from accounts.selectors import principal_by_name
 from audit.governance import governed
+from audit.services import audit_event_write
 from catalog import authz
 from catalog.privileges import Privilege, SecurableType
 from catalog.selectors import parse_securable_type, securable_lookup
@@ -55,6 +56,8 @@ from registry.services.lookups import (
     version_of,
 )
 from registry.services.moves import move_alias, move_stage
+from webhooks import payloads
+from webhooks.services import emit
 
 OPEN = (PromotionRequest.State.PENDING, PromotionRequest.State.APPROVED)
 
@@ -109,8 +112,6 @@ def _notify(request: PromotionRequest, event: str, **extra) -> None:
 
 def _webhook(request: PromotionRequest, action: str) -> None:
     """promotion_request.<action> to subscribed webhooks (written now, sent after commit)."""
-    from webhooks import payloads
-    from webhooks.services import emit
 
     data = payloads.promotion_request(request)
     emit(f"promotion_request.{action}", data, securable=request.model)
@@ -503,8 +504,6 @@ def expire_if_due(request_id) -> bool:
 
 
 def _expire(request: PromotionRequest) -> None:
-    from audit.services import audit_event_write
-
     request.state = PromotionRequest.State.EXPIRED
     request.state_message = "No decision before the request's expiry."
     request.decided_at = timezone.now()

@@ -59,7 +59,7 @@ from catalog.selectors import parse_securable_type, securable_lookup
 from catalog.services import audit_write
 from core.actor import Actor
 from core.errors import AlreadyExists, InvalidParameter, NotFound, PermissionDenied
-from registry import retention, storage
+from registry import artifacts, retention, storage
 from registry.models import (
     LegalHold,
     ModelVersion,
@@ -71,6 +71,8 @@ from registry.models import (
 )
 from registry.retention import ARCHIVE, DELETE, PlanItem, PolicyIndex
 from registry.services.lookups import clean_text, clean_uuid, locked_model, version_of
+from webhooks.models import Webhook
+from webhooks.services import emit
 
 logger = logging.getLogger(__name__)
 
@@ -372,8 +374,6 @@ def _audit_spec(item: PlanItem, run: RetentionRun, worker: str) -> dict:
 def _notify_webhooks(items: list[PlanItem]) -> None:
     """model_version.archived / model_version.deleted for webhook subscribers, in the batch's
     transaction (webhooks.services.emit); one query per batch when nobody subscribes."""
-    from webhooks.models import Webhook
-    from webhooks.services import emit
 
     if not items or not Webhook.objects.filter(status=Webhook.Status.ACTIVE).exists():
         return
@@ -721,8 +721,6 @@ def _remove_files(rows: list[tuple]) -> list:
     remove). On local storage a version without a directory costs nothing more than one
     `listdir` of its model's versions directory, shared by the model's versions in the
     batch; a directory that cannot be listed leaves its versions to `delete_tree`."""
-    from registry.artifacts import delete_tree
-
     local_root = None if settings.STEWARD_ARTIFACT_STORAGE == "s3" else storage.artifact_root()
     listed: dict = {}
     done = []
@@ -744,7 +742,7 @@ def _remove_files(rows: list[tuple]) -> list:
                 done.append(pk)  # nothing stored for it
                 continue
         try:
-            delete_tree(prefix)
+            artifacts.delete_tree(prefix)
         except Exception as exc:  # storage outage: leave it pending, go on
             logger.warning("Removing the files of version %s failed: %s", pk, exc)
             continue

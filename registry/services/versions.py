@@ -24,7 +24,7 @@ from core.actor import Actor
 from core.errors import FailedPrecondition, InvalidParameter, NotFound
 from core.queue import enqueue_on_commit
 from lineage import services as lineage_services
-from registry import storage
+from registry import artifacts, storage
 from registry.models import (
     LegalHold,
     ModelAlias,
@@ -40,6 +40,7 @@ from registry.services.lookups import (
     version_of,
 )
 from registry.services.moves import protection, record_move
+from registry.sources import resolve_source
 from webhooks import payloads as webhook_payloads
 from webhooks.services import emit as webhook_emit
 
@@ -91,7 +92,6 @@ def model_version_create(
     model = locked_model(full_name)
     authz.require(actor, Privilege.MODIFY, model)
     parsed = storage.parse_source(source)
-    from registry.sources import resolve_source
 
     resolved = resolve_source(actor, parsed, run_id=run_id, logged_model_id=logged_model_id)
     number = model.next_version
@@ -134,9 +134,7 @@ def model_version_create(
         ]
     except Exception:
         if copy_now:  # the transaction rolls back: leave no copied files behind either
-            from registry.artifacts import delete_tree
-
-            delete_tree(storage.version_prefix(version))
+            artifacts.delete_tree(storage.version_prefix(version))
         raise
     prefetched_tags(version, created_tags)
     # resolve_source has loaded (and authorized) the run it names, if any.
@@ -181,10 +179,8 @@ def prefetched_tags(version: ModelVersion, tags: list[ModelVersionTag]) -> None:
 
 
 def _small(prefix: str) -> bool:
-    from registry.artifacts import tree_within
-
     limit = settings.STEWARD_INLINE_COPY_MAX_BYTES
-    return limit > 0 and tree_within(prefix, limit)
+    return limit > 0 and artifacts.tree_within(prefix, limit)
 
 
 def _copy_and_seal(version: ModelVersion, source_prefix: str) -> tuple[int, str]:
@@ -192,16 +188,14 @@ def _copy_and_seal(version: ModelVersion, source_prefix: str) -> tuple[int, str]
     the creating transaction: the version is born READY, with its digest and signature, and
     the mlflow client does not wait for a worker. On failure the version is born
     FAILED_REGISTRATION and nothing copied stays. (copied files, error message)"""
-    from registry.artifacts import copy_and_inspect, delete_tree
-
     target = storage.version_prefix(version)
     try:
         # A rolled-back attempt at this number (numbers are handed out under the model's row
         # lock, so only an uncommitted one) may have left files here.
-        delete_tree(target)
-        copied, facts = copy_and_inspect(source_prefix, target)
+        artifacts.delete_tree(target)
+        copied, facts = artifacts.copy_and_inspect(source_prefix, target)
     except Exception as exc:  # any failure: nothing half-registered
-        delete_tree(target)
+        artifacts.delete_tree(target)
         version.status = ModelVersion.Status.FAILED_REGISTRATION
         version.status_message = f"Copying the source's files failed: {exc}"[:2000]
         version.pending_deadline = None
@@ -259,9 +253,7 @@ def model_version_finalize(*, actor: Actor, full_name, version) -> ModelVersion:
 
 def seal(version: ModelVersion, username: str) -> None:
     """Digest the version's files, read its MLmodel metadata and mark it READY."""
-    from registry.artifacts import inspect_version_files
-
-    facts = inspect_version_files(storage.version_prefix(version))
+    facts = artifacts.inspect_version_files(storage.version_prefix(version))
     version.status = ModelVersion.Status.READY
     version.artifact_digest = facts.digest
     version.signature = facts.signature
@@ -340,9 +332,7 @@ def model_version_delete(*, actor: Actor, full_name, version) -> None:
 
 
 def _remove_files(prefix: str) -> None:
-    from registry.artifacts import delete_tree
-
-    delete_tree(prefix)
+    artifacts.delete_tree(prefix)
 
 
 # --- tags ----------------------------------------------------------------------------------
