@@ -34,4 +34,3 @@ class Actor:
     def system(cls, user: User, *, request_id: str | None = None) -> Actor:
         """An actor for management commands and tasks acting as a named user."""
         return cls(user=user, auth_method="system", request_id=request_id or uuid.uuid4().hex)
-

@@ -4,18 +4,21 @@ from __future__ import annotations
 
 import codecs
 import json
+from collections.abc import Mapping
 from datetime import datetime
+from typing import IO, Any, NoReturn
 
 from django.conf import settings
 from rest_framework import serializers
 from rest_framework.exceptions import ParseError
 from rest_framework.parsers import JSONParser
+from rest_framework.request import Request
 
 from core.errors import InvalidParameter, _flatten
 
 
-def _no_duplicate_keys(pairs: list) -> dict:
-    out: dict = {}
+def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
     for key, value in pairs:
         if key in out:
             raise ValueError(f"duplicate key {key[:64]!r}")
@@ -23,7 +26,7 @@ def _no_duplicate_keys(pairs: list) -> dict:
     return out
 
 
-def _no_constant(name: str):
+def _no_constant(name: str) -> NoReturn:
     raise ValueError(f"{name} is not valid JSON")
 
 
@@ -33,7 +36,12 @@ class StrictJSONParser(JSONParser):
     With duplicate keys a proxy, a log and Steward could each read a different value; refuse.
     """
 
-    def parse(self, stream, media_type=None, parser_context=None):
+    def parse(
+        self,
+        stream: IO[Any],
+        media_type: str | None = None,
+        parser_context: Mapping[str, Any] | None = None,
+    ) -> Any:
         encoding = (parser_context or {}).get("encoding", settings.DEFAULT_CHARSET)
         try:
             return json.load(
@@ -45,7 +53,7 @@ class StrictJSONParser(JSONParser):
             raise ParseError(f"JSON parse error - {str(exc)[:200]}") from None
 
 
-def json_body(request) -> dict:
+def json_body(request: Request) -> dict[str, Any]:
     """The request body as a JSON object ({} when there is no body); anything else is refused.
 
     `null`, `""`, lists, strings and numbers are refused rather than read as "no body".
@@ -56,7 +64,7 @@ def json_body(request) -> dict:
     return dict(data.items())
 
 
-def query_bool(request, name: str, default: bool = False) -> bool:
+def query_bool(request: Request, name: str, default: bool = False) -> bool:
     values = request.query_params.getlist(name)
     if not values:
         return default
@@ -70,7 +78,7 @@ def query_bool(request, name: str, default: bool = False) -> bool:
     raise InvalidParameter(f"{name} must be true or false.")
 
 
-def query_one(request, name: str) -> str | None:
+def query_one(request: Request, name: str) -> str | None:
     """A single-valued query parameter; duplicates are refused rather than guessed at."""
     values = request.query_params.getlist(name)
     if len(values) > 1:
@@ -85,7 +93,7 @@ def epoch_ms(value: datetime | None) -> int | None:
 class StrictCharField(serializers.CharField):
     """A CharField that refuses numbers and booleans instead of turning them into strings."""
 
-    def to_internal_value(self, data):
+    def to_internal_value(self, data: Any) -> str:
         if not isinstance(data, str):
             self.fail("invalid")
         if "\x00" in data:
@@ -93,13 +101,13 @@ class StrictCharField(serializers.CharField):
         return super().to_internal_value(data)
 
 
-class StrictInputSerializer(serializers.Serializer):
+class StrictInputSerializer(serializers.Serializer[Any]):
     """A native-API body (/api/v1/*): fields it does not know are refused, not ignored, so a
     misspelt `required_approvals` or `days` never quietly leaves the default in place. The
     MLflow, Unity Catalog, SCIM and OpenLineage doors ignore unknown fields, as their clients
     and specifications expect."""
 
-    def to_internal_value(self, data):
+    def to_internal_value(self, data: Any) -> Any:
         if isinstance(data, dict):
             unknown = sorted(set(data) - set(self.fields), key=str)
             if unknown:
@@ -113,7 +121,9 @@ class StringMapField(serializers.DictField):
     child = StrictCharField(allow_blank=True, trim_whitespace=False)
 
 
-def validated(serializer_class, data) -> dict:
+def validated(
+    serializer_class: type[serializers.BaseSerializer[Any]], data: object
+) -> dict[str, Any]:
     """Validate a body with a DRF serializer; errors become INVALID_PARAMETER_VALUE."""
     serializer = serializer_class(data=data)
     if not serializer.is_valid():

@@ -7,7 +7,9 @@ statuses that MLflow and Unity Catalog use.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from enum import StrEnum
+from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import RequestDataTooBig
@@ -67,7 +69,7 @@ class StewardError(Exception):
     def status(self) -> int:
         return STATUS[self.code]
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, str]:
         return {"error_code": str(self.code), "message": self.message}
 
 
@@ -123,7 +125,7 @@ def _drf_code(exc: drf_exceptions.APIException) -> ErrorCode:
     return ErrorCode.INVALID_PARAMETER_VALUE
 
 
-def _flatten(detail, prefix: str = "") -> list[str]:
+def _flatten(detail: object, prefix: str = "") -> list[str]:
     if isinstance(detail, dict):
         out: list[str] = []
         for key, value in detail.items():
@@ -138,7 +140,7 @@ def _flatten(detail, prefix: str = "") -> list[str]:
     return [f"{prefix}: {detail}" if prefix else str(detail)]
 
 
-def exception_handler(exc, context) -> Response:
+def exception_handler(exc: Exception, context: Mapping[str, Any]) -> Response:
     """DRF exception handler: every error, expected or not, in the API's error format."""
     if isinstance(exc, StewardError):
         response = Response(exc.as_dict(), status=exc.status)
@@ -167,8 +169,10 @@ def exception_handler(exc, context) -> Response:
         response = Response({"error_code": str(code), "message": message}, status=STATUS[code])
         if code == ErrorCode.UNAUTHENTICATED:
             response["WWW-Authenticate"] = 'Bearer realm="steward"'
-        if isinstance(exc, drf_exceptions.Throttled) and exc.wait:
-            response["Retry-After"] = str(int(exc.wait))
+        # DRF sets Throttled.wait in __init__; its stubs leave the attribute out.
+        wait = getattr(exc, "wait", None) if isinstance(exc, drf_exceptions.Throttled) else None
+        if wait:
+            response["Retry-After"] = str(int(wait))
         return response
     logger.exception("Unhandled error in %s", context.get("view"))
     return Response({"error_code": "INTERNAL_ERROR", "message": "Internal error."}, status=500)

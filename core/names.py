@@ -7,7 +7,7 @@ from core.errors import InvalidParameter
 _NAME = re.compile(r"[A-Za-z0-9_]{1,255}")
 
 
-def canonical_name(value, *, field: str = "name") -> str:
+def canonical_name(value: object, *, field: str = "name") -> str:
     """Validate a securable name and return its canonical (lower-case) form."""
     if not isinstance(value, str) or not _NAME.fullmatch(value):
         shown = value if isinstance(value, str) and len(value) <= 64 else "<value>"
@@ -17,7 +17,7 @@ def canonical_name(value, *, field: str = "name") -> str:
     return value.lower()
 
 
-def split_full_name(full_name, parts: int, *, field: str = "full_name") -> list[str]:
+def split_full_name(full_name: object, parts: int, *, field: str = "full_name") -> list[str]:
     """Split 'a.b.c' into canonical parts, refusing anything that is not exactly `parts` names."""
     if not isinstance(full_name, str):
         raise InvalidParameter(f"Invalid {field}.")

@@ -3,8 +3,13 @@
 import base64
 import json
 import re
+from typing import TypeVar
+
+from django.db.models import Model, QuerySet
 
 from core.errors import InvalidParameter
+
+M = TypeVar("M", bound=Model)
 
 DEFAULT_PAGE = 100
 MAX_PAGE = 1000
@@ -18,7 +23,11 @@ _DIGITS = re.compile(r"[0-9]{1,19}")
 
 
 def page_size(
-    raw, *, default: int = DEFAULT_PAGE, maximum: int = MAX_PAGE, zero_means_default=False
+    raw: object,
+    *,
+    default: int = DEFAULT_PAGE,
+    maximum: int = MAX_PAGE,
+    zero_means_default: bool = False,
 ) -> int:
     """The one check of a page size (`max_results`) for every door; returns the size to use.
 
@@ -38,7 +47,7 @@ def page_size(
     return min(raw, maximum) if raw else default
 
 
-def uc_page_size(raw) -> int:
+def uc_page_size(raw: object) -> int:
     """Unity Catalog's `max_results`: page_size, with 0 meaning "the server chooses"."""
     return page_size(raw, zero_means_default=True)
 
@@ -47,7 +56,7 @@ def encode_token(key: str) -> str:
     return base64.urlsafe_b64encode(json.dumps({"k": key}).encode()).decode().rstrip("=")
 
 
-def decode_token(token) -> str | None:
+def decode_token(token: str | None) -> str | None:
     if token in (None, ""):
         return None
     try:
@@ -61,7 +70,14 @@ def decode_token(token) -> str | None:
         raise InvalidParameter("Invalid page_token.") from None
 
 
-def page(queryset, *, key_field: str, max_results, page_token, two_step: bool = False):
+def page(
+    queryset: QuerySet[M],
+    *,
+    key_field: str,
+    max_results: object,
+    page_token: str | None,
+    two_step: bool = False,
+) -> tuple[list[M], str | None]:
     """One page by keyset on a unique, ordered field; returns (items, next_page_token).
 
     With `two_step`, the filtered, ordered walk selects only primary keys, and the page's rows

@@ -11,10 +11,24 @@ fields' converters), so callers get the same objects, related caches filled, as
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from django.db import connection
+from django.db.models import Field, Model
+from django.db.models.expressions import Col
+from django.db.models.fields.mixins import FieldCacheMixin
+
+Converters = list[tuple[Col, list[Callable[..., Any]]]]
+
+
+def _field(model: type[Model], name: str) -> Field[Any, Any]:
+    """A concrete field by name (`_meta.get_field` also answers reverse relations)."""
+    field = model._meta.get_field(name)
+    if not isinstance(field, Field):
+        raise TypeError(f"{model.__name__}.{name} is not a concrete field")
+    return field
 
 
 @dataclass(frozen=True)
@@ -22,17 +36,17 @@ class Part:
     """One table of the join: a model under an alias, some of its fields (all by default), and
     where the built instance hangs: `attach` is (alias of the parent part, field name)."""
 
-    model: type
+    model: type[Model]
     alias: str
     fields: tuple[str, ...] = ()
     attach: tuple[str, str] | None = None
     nullable: bool = False  # a LEFT JOIN: all-NULL columns mean "no such related row"
 
     @functools.cached_property
-    def concrete(self) -> list:
+    def concrete(self) -> list[Field[Any, Any]]:
         if not self.fields:
             return list(self.model._meta.concrete_fields)
-        return [self.model._meta.get_field(name) for name in self.fields]
+        return [_field(self.model, name) for name in self.fields]
 
     @functools.cached_property
     def columns(self) -> str:
@@ -42,9 +56,9 @@ class Part:
     def attnames(self) -> list[str]:
         return [f.attname for f in self.concrete]
 
-    def converters(self) -> list[tuple]:
+    def converters(self) -> Converters:
         """(column expression, its converters) per field, as the ORM's compiler applies them."""
-        out = []
+        out: Converters = []
         for f in self.concrete:
             col = f.get_col(self.alias)
             out.append(
@@ -57,10 +71,10 @@ def select_list(parts: list[Part]) -> str:
     return ", ".join(p.columns for p in parts)
 
 
-def build(parts: list[Part], row) -> list:
+def build(parts: list[Part], row: Sequence[Any]) -> list[Any]:
     """Instances for one row, one per part (None for an absent LEFT JOIN), parents attached."""
-    instances: dict[str, Any] = {}
-    built = []
+    instances: dict[str, Model | None] = {}
+    built: list[Model | None] = []
     offset = 0
     for part in parts:
         width = len(part.concrete)
@@ -80,14 +94,17 @@ def build(parts: list[Part], row) -> list:
             parent_alias, field_name = part.attach
             parent = instances.get(parent_alias)
             if parent is not None:
-                parent._meta.get_field(field_name).set_cached_value(parent, obj)
+                field = parent._meta.get_field(field_name)
+                if not isinstance(field, FieldCacheMixin):
+                    raise TypeError(f"{type(parent).__name__}.{field_name} is not a relation")
+                field.set_cached_value(parent, obj)
     return built
 
 
-_CONVERTERS: dict[tuple[str, int], list[tuple]] = {}
+_CONVERTERS: dict[tuple[str, int], Converters] = {}
 
 
-def _converters(part: Part) -> list[tuple]:
+def _converters(part: Part) -> Converters:
     key = (connection.vendor, id(part))
     found = _CONVERTERS.get(key)
     if found is None:
@@ -95,16 +112,16 @@ def _converters(part: Part) -> list[tuple]:
     return found
 
 
-def fetch_one(sql: str, params: list) -> tuple | None:
+def fetch_one(sql: str, params: Sequence[Any]) -> tuple[Any, ...] | None:
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
-        return cursor.fetchone()
+        row: tuple[Any, ...] | None = cursor.fetchone()
+        return row
 
 
-def db_value(model, field_name: str, value):
+def db_value(model: type[Model], field_name: str, value: Any) -> Any:
     """A lookup value as the database stores it (e.g. a UUID on SQLite is 32 hex digits)."""
-    field = model._meta.get_field(field_name)
-    return field.get_db_prep_value(value, connection)
+    return _field(model, field_name).get_db_prep_value(value, connection)
 
 
 def any_of(vendor: str, n: int) -> str:
