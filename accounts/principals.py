@@ -7,8 +7,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.contrib.auth.models import Group
+from django.contrib.auth.models import AnonymousUser, Group
 
+from accounts.models import User
 from accounts.sql import group_closure as group_closure  # the one closure statement
 from core.actor import Actor
 
@@ -22,17 +23,22 @@ class Principals:
     is_admin: bool
 
 
-def _active(user) -> bool:
+AnyUser = User | AnonymousUser | None
+
+
+def _active(user: AnyUser) -> bool:
     return user is not None and user.is_authenticated and user.is_active
 
 
-def principals_for_user(user) -> Principals:
-    return _principals(user, group_closure(user_id=user.pk) if _active(user) else {})
+def principals_for_user(user: AnyUser) -> Principals:
+    if user is None or not _active(user):
+        return _principals(user, {})
+    return _principals(user, group_closure(user_id=user.pk))
 
 
-def _principals(user, groups: dict[int, str]) -> Principals:
+def _principals(user: AnyUser, groups: dict[int, str]) -> Principals:
     """A user's principal set from its group closure (`groups`: id -> name)."""
-    if not _active(user):
+    if user is None or not _active(user):
         return Principals(None, frozenset(), False)
     admin = user.is_superuser or settings.STEWARD_ADMIN_GROUP in groups.values()
     return Principals(user.pk, frozenset(groups), admin)
@@ -46,10 +52,11 @@ def principals_for_group(group: Group) -> Principals:
 def principals(actor: Actor) -> Principals:
     """The actor's principal set, computed once per actor (i.e. once per request); for a
     token, from the group closure its authentication loaded with it."""
-    cached = actor.cache.get("principals")
+    cached: Principals | None = actor.cache.get("principals")
     if cached is None:
-        closure = getattr(actor.token, "group_closure", None)
-        if closure is not None and actor.token.user_id == actor.user.pk:
+        token = actor.token
+        closure = getattr(token, "group_closure", None)  # set by token authentication
+        if token is not None and closure is not None and token.user_id == actor.user.pk:
             cached = _principals(actor.user, closure)
         else:
             cached = principals_for_user(actor.user)

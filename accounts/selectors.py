@@ -8,7 +8,7 @@ from accounts.models import User
 from core.errors import InvalidParameter
 
 
-def principal_by_name(name) -> User | Group:
+def principal_by_name(name: object) -> User | Group:
     """A user (by username) or else a group (by name); refuses unknown names.
 
     Principal names share one namespace compared case-insensitively (README, SCIM): "CAROL"

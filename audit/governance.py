@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import contextlib
 import functools
+from collections.abc import Callable, Iterator
 from contextvars import ContextVar
+from typing import Any, ParamSpec, TypeVar, cast
 
+from django.contrib.auth.base_user import AbstractBaseUser
 from django.db import transaction
 
 from audit.services import audit_event_write
@@ -29,11 +32,16 @@ def current_request_id() -> str | None:
 # connected once (AuditConfig.ready), reads it; auditlog's own `set_actor` connects and
 # disconnects a receiver per use, which empties every signal's receiver cache each time and,
 # nested, leaked receivers (jazzband/django-auditlog#846).
-_log_actor: ContextVar[tuple | None] = ContextVar("steward_log_actor", default=None)
+_log_actor: ContextVar[tuple[AbstractBaseUser | None, str | None] | None] = ContextVar(
+    "steward_log_actor", default=None
+)
+
+P = ParamSpec("P")
+R = TypeVar("R")
 
 
 @contextlib.contextmanager
-def log_actor(user, remote_addr):
+def log_actor(user: AbstractBaseUser | None, remote_addr: str | None) -> Iterator[None]:
     """LogEntry rows written inside name this user (None: none) and address."""
     token = _log_actor.set((user, remote_addr or None))
     try:
@@ -42,7 +50,7 @@ def log_actor(user, remote_addr):
         _log_actor.reset(token)
 
 
-def fill_log_entry(sender, instance, **kwargs) -> None:
+def fill_log_entry(sender: type[Any], instance: Any, **kwargs: Any) -> None:
     """pre_save of LogEntry: the actor and address of the current context, as auditlog's
     set_actor would have set them (an actor already given is kept)."""
     context = _log_actor.get()
@@ -55,12 +63,14 @@ def fill_log_entry(sender, instance, **kwargs) -> None:
     instance.remote_addr = remote_addr
 
 
-def governed(action: str, *, atomic: bool = True):
+def governed(action: str, *, atomic: bool = True) -> Callable[[Callable[P, R]], Callable[P, R]]:
     """Decorate a service (atomic=True) or selector (atomic=False) taking `actor=` by keyword."""
 
-    def decorator(fn):
+    def decorator(fn: Callable[P, R]) -> Callable[P, R]:
+        call: Callable[..., R] = fn  # called with `actor` taken out of and put back in kwargs
+
         @functools.wraps(fn)
-        def wrapper(*args, actor: Actor, **kwargs):
+        def wrapper(*args: Any, actor: Actor, **kwargs: Any) -> R:
             depth_token = _depth.set(_depth.get() + 1)
             rid_token = _request_id.set(actor.request_id)
             try:
@@ -69,8 +79,8 @@ def governed(action: str, *, atomic: bool = True):
                 ):
                     if atomic:
                         with transaction.atomic():
-                            return fn(*args, actor=actor, **kwargs)
-                    return fn(*args, actor=actor, **kwargs)
+                            return call(*args, actor=actor, **kwargs)
+                    return call(*args, actor=actor, **kwargs)
             except Exception as exc:
                 denied = getattr(exc, "denied", None)
                 if denied and _depth.get() == 1 and not getattr(exc, "audited", False):
@@ -89,6 +99,8 @@ def governed(action: str, *, atomic: bool = True):
                 _depth.reset(depth_token)
 
         wrapper.action = action  # type: ignore[attr-defined]
-        return wrapper
+        # The wrapper takes exactly what `fn` takes (`actor` by keyword, as every service and
+        # selector does); a ParamSpec cannot name a keyword-only parameter it passes through.
+        return cast(Callable[P, R], wrapper)
 
     return decorator

@@ -7,9 +7,10 @@ users nor shown (or touched) as group members.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Generic, TypeVar
 
 from django.contrib.auth.models import Group
-from django.db.models import OuterRef, Prefetch, Q, QuerySet, Subquery
+from django.db.models import Model, OuterRef, Prefetch, Q, QuerySet, Subquery
 
 from accounts.models import GroupNesting, User
 from accounts.principals import is_admin
@@ -23,7 +24,9 @@ from core.actor import Actor
 from core.errors import PermissionDenied
 
 
-def scim_require_admin(actor: Actor, *, write: bool, securable_type: str, securable: str = ""):
+def scim_require_admin(
+    actor: Actor, *, write: bool, securable_type: str, securable: str = ""
+) -> None:
     """Only metastore admins use SCIM, and a read-only token of an admin only reads."""
     if is_admin(actor) and not (write and actor.read_only):
         return
@@ -126,16 +129,19 @@ def scim_groups_queryset(*, with_members: bool = True) -> QuerySet[Group]:
     return queryset
 
 
+M = TypeVar("M", bound=Model)
+
+
 @dataclass
-class Page:
+class Page(Generic[M]):
     """One page of a list: the total matching and the items from start_index (1-based)."""
 
     total: int
     start_index: int
-    items: list
+    items: list[M]
 
 
-def _page(queryset: QuerySet, start_index: int, count: int) -> Page:
+def _page(queryset: QuerySet[M], start_index: int, count: int) -> Page[M]:
     start_index = max(1, start_index)
     count = min(max(0, count), MAX_RESULTS)
     total = queryset.count()
@@ -151,7 +157,7 @@ def scim_user_list(
     filter_text: str | None = None,
     start_index: int = 1,
     count: int = DEFAULT_COUNT,
-) -> Page:
+) -> Page[User]:
     """Users matching a SCIM filter, a page at a time (ordered by id, so pages are stable)."""
     scim_require_admin(actor, write=False, securable_type="user")
     queryset = scim_users_queryset()
@@ -179,7 +185,7 @@ def scim_group_list(
     start_index: int = 1,
     count: int = DEFAULT_COUNT,
     with_members: bool = True,
-) -> Page:
+) -> Page[Group]:
     """Groups matching a SCIM filter, a page at a time (ordered by id)."""
     scim_require_admin(actor, write=False, securable_type="group")
     queryset = scim_groups_queryset(with_members=with_members)

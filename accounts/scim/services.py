@@ -14,10 +14,12 @@ and writes one audit event (securable_type "user" or "group", securable = the na
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.conf import settings
 from django.contrib.auth.models import Group
 from django.db import IntegrityError, connection, transaction
-from django.db.models import ProtectedError
+from django.db.models import Model, ProtectedError
 
 from accounts.models import GroupNesting, GroupProfile, User
 from accounts.scim.errors import InvalidValue, Mutability, ResourceNotFound, Uniqueness
@@ -44,15 +46,28 @@ from core.errors import Conflict
 # Any constant works: it only has to be the same for every process of this application.
 _NESTING_LOCK_KEY = 0x5C1A_6E57
 
+# {attribute: [old, new]} for what a write changed, as its audit event records it.
+Changes = dict[str, list[Any]]
+# A group's members by SCIM value; each entry has at least "ref" (a MemberRef).
+Members = dict[str, dict[str, Any]]
+
 
 # --- users ------------------------------------------------------------------------------------
 
 
-def _ensure_name_free(name: str, *, user_pk: int | None = None, group_pk: int | None = None):
+def _ensure_name_free(
+    name: str, *, user_pk: int | None = None, group_pk: int | None = None
+) -> None:
     """userName and displayName are unique case-insensitively, across users and groups."""
-    if User.objects.filter(username__iexact=name).exclude(pk=user_pk).exists():
+    users = User.objects.filter(username__iexact=name)
+    if user_pk is not None:
+        users = users.exclude(pk=user_pk)
+    if users.exists():
         raise Uniqueness(f"A user named '{name}' already exists.")
-    if Group.objects.filter(name__iexact=name).exclude(pk=group_pk).exists():
+    groups = Group.objects.filter(name__iexact=name)
+    if group_pk is not None:
+        groups = groups.exclude(pk=group_pk)
+    if groups.exists():
         raise Uniqueness(f"A group named '{name}' already exists; users and groups share names.")
 
 
@@ -69,7 +84,7 @@ def _lock_user(actor: Actor, user_id: str, *, write: bool = True) -> User:
     return user
 
 
-def _save(obj, *, what: str, name: str) -> None:
+def _save(obj: Model, *, what: str, name: str) -> None:
     try:
         with transaction.atomic():
             obj.save()
@@ -82,13 +97,13 @@ def _refuse_self_deactivation(actor: Actor, user: User) -> None:
         raise InvalidValue("SCIM cannot deactivate the principal it is acting as.")
 
 
-def _apply_user(actor: Actor, user: User, attrs: UserAttrs) -> dict:
+def _apply_user(actor: Actor, user: User, attrs: UserAttrs) -> Changes:
     """Set the stored attributes; returns {attribute: [old, new]} for what changed."""
     if attrs.user_name != user.username:
         _ensure_name_free(attrs.user_name, user_pk=user.pk)
     if attrs.active is False and user.is_active:
         _refuse_self_deactivation(actor, user)
-    fields = {
+    fields: dict[str, object] = {
         "username": attrs.user_name,
         "first_name": attrs.given_name,
         "last_name": attrs.family_name,
@@ -98,7 +113,7 @@ def _apply_user(actor: Actor, user: User, attrs: UserAttrs) -> dict:
     }
     if attrs.active is not None:
         fields["is_active"] = attrs.active
-    changes = {}
+    changes: Changes = {}
     for field, value in fields.items():
         if getattr(user, field) != value:
             changes[field] = [getattr(user, field), value]
@@ -210,9 +225,9 @@ def _is_admin_group(group: Group) -> bool:
     return group.name == settings.STEWARD_ADMIN_GROUP
 
 
-def _current_members(group: Group) -> dict[str, dict]:
+def _current_members(group: Group) -> Members:
     """The group's SCIM members (users, not service principals; nested groups), by value."""
-    members: dict[str, dict] = {}
+    members: Members = {}
     users = group.user_set.filter(kind=User.Kind.USER).order_by("pk")
     for pk, username, display in users.values_list("pk", "username", "display_name"):
         ref = MemberRef("user", pk)
@@ -263,15 +278,15 @@ def _change_members(group: Group, add: list[MemberRef], remove: list[MemberRef])
             group_add_member_group(parent=group, child=children[pk])
 
 
-def _member_diff(old: dict[str, dict], new: dict[str, dict]):
+def _member_diff(old: Members, new: Members) -> tuple[list[MemberRef], list[MemberRef]]:
     add = [item["ref"] for key, item in new.items() if key not in old]
     remove = [item["ref"] for key, item in old.items() if key not in new]
     return add, remove
 
 
-def _apply_group(group: Group, attrs: GroupAttrs) -> dict:
+def _apply_group(group: Group, attrs: GroupAttrs) -> Changes:
     """Set name and externalId; returns {attribute: [old, new]} for what changed."""
-    changes = {}
+    changes: Changes = {}
     if attrs.display_name != group.name:
         if _is_admin_group(group):
             raise Mutability("The metastore admin group cannot be renamed.")
@@ -330,7 +345,7 @@ def scim_group_replace(*, actor: Actor, group_id: str, attrs: GroupAttrs) -> Gro
     remove: list[MemberRef] = []
     if attrs.members is not None:
         current = _current_members(group)
-        wanted = {r.value: {"ref": r} for r in attrs.members}
+        wanted: Members = {r.value: {"ref": r} for r in attrs.members}
         add, remove = _member_diff(current, wanted)
         _change_members(group, add=add, remove=remove)
     audit_event_write(
