@@ -7,17 +7,11 @@ import logging
 
 from celery import shared_task
 from celery.utils.time import get_exponential_backoff_interval
-from django.db import transaction
-from django.utils import timezone
 
-from audit.services import audit_event_write
-from registry import storage
-from registry.artifacts import copy_tree, delete_tree
-from registry.models import ModelVersion
 from registry.notifications import DeliveryInterrupted, send_promotion_event
 from registry.services.promotions import promotion_requests_expire
 from registry.services.retention import default_worker, retention_apply, retention_files_reconcile
-from registry.services.versions import mark_failed, seal
+from registry.services.versions import model_versions_expire_overdue, version_files_register
 
 logger = logging.getLogger(__name__)
 
@@ -26,80 +20,15 @@ logger = logging.getLogger(__name__)
 def register_version_files(version_id: str, source_prefix: str) -> str:
     """Copy a new version's files from its source into its own storage location and seal it
     READY; on any failure the version becomes FAILED_REGISTRATION and nothing half-copied
-    stays behind."""
-    version = ModelVersion.objects.select_related("model").filter(pk=version_id).first()
-    if version is None or version.status != ModelVersion.Status.PENDING_REGISTRATION:
-        return "skipped"
-    target = storage.version_prefix(version)
-    try:
-        copied = copy_tree(source_prefix, target)
-        if copied == 0:
-            raise FileNotFoundError(f"no files under the source ({source_prefix})")
-        with transaction.atomic():
-            locked = ModelVersion.objects.select_for_update().get(pk=version_id)
-            if locked.status != ModelVersion.Status.PENDING_REGISTRATION:
-                return "skipped"
-            seal(locked, locked.created_by)
-            audit_event_write(
-                actor=None,
-                actor_name="system",
-                auth_method="task",
-                action="model_version.ready",
-                securable_type="registered_model",
-                securable=locked.model.full_name,
-                details={
-                    "version": locked.version,
-                    "files": copied,
-                    "digest": locked.artifact_digest,
-                },
-            )
-        return "ready"
-    except Exception as exc:  # any failure: the version must not stay half-registered
-        logger.warning("Registering files of version %s failed: %s", version_id, exc)
-        delete_tree(target)
-        mark_failed(version_id, f"Copying the source's files failed: {exc}")
-        audit_event_write(
-            actor=None,
-            actor_name="system",
-            auth_method="task",
-            action="model_version.failed",
-            outcome="FAILURE",
-            securable_type="registered_model",
-            securable=version.model.full_name,
-            details={"version": version.version, "reason": str(exc)[:500]},
-        )
-        return "failed"
+    stays behind (registry.services.versions.version_files_register)."""
+    return version_files_register(version_id, source_prefix)
 
 
 @shared_task(acks_late=True, reject_on_worker_lost=True)
 def expire_pending_versions() -> int:
-    """Fail every version still PENDING_REGISTRATION past its deadline (reads also do this
-    lazily, one version at a time); idempotent, safe to run from several workers."""
-    overdue = ModelVersion.objects.filter(
-        status=ModelVersion.Status.PENDING_REGISTRATION, pending_deadline__lte=timezone.now()
-    )
-    count = 0
-    for version_id, full_name, number in overdue.values_list(
-        "pk", "model__full_name", "version"
-    ).iterator():
-        if ModelVersion.objects.filter(
-            pk=version_id, status=ModelVersion.Status.PENDING_REGISTRATION
-        ).update(
-            status=ModelVersion.Status.FAILED_REGISTRATION,
-            status_message="Upload did not finish before the registration deadline.",
-        ):
-            count += 1
-            audit_event_write(
-                actor=None,
-                actor_name="system",
-                auth_method="task",
-                action="model_version.expired",
-                outcome="FAILURE",
-                securable_type="registered_model",
-                securable=full_name,
-                details={"version": number},
-            )
-    return count
+    """Settle every version still PENDING_REGISTRATION past its deadline as
+    FAILED_REGISTRATION (reads show them so meanwhile); idempotent."""
+    return model_versions_expire_overdue()
 
 
 @shared_task(acks_late=True, reject_on_worker_lost=True)

@@ -190,13 +190,26 @@ def _model_name(value) -> str | None:
 
 
 def _expire_overdue(requests: list[PromotionRequest]) -> list[PromotionRequest]:
-    """Show an overdue PENDING request as EXPIRED (and mark it so) rather than as pending."""
+    """Show an overdue PENDING request as EXPIRED rather than as pending (in memory: reads
+    never write; registry.tasks.expire_promotion_requests settles the row and notifies)."""
     now = timezone.now()
     for request in requests:
         if request.state == PromotionRequest.State.PENDING and request.expires_at <= now:
-            promotions.expire_if_due(request.pk)
-            request.refresh_from_db()
+            request.state = PromotionRequest.State.EXPIRED
+            request.state_message = promotions.EXPIRED_MESSAGE
     return requests
+
+
+def _state_q(state: str) -> Q:
+    """Requests in `state` as the reads show them: an overdue PENDING one is EXPIRED already
+    (the beat task settles the row later)."""
+    now = timezone.now()
+    pending, expired = PromotionRequest.State.PENDING, PromotionRequest.State.EXPIRED
+    if state == pending:
+        return Q(state=pending, expires_at__gt=now)
+    if state == expired:
+        return Q(state=expired) | Q(state=pending, expires_at__lte=now)
+    return Q(state=state)
 
 
 @governed("promotion_request.list", atomic=False)
@@ -216,7 +229,7 @@ def promotion_request_list(
             raise InvalidParameter(
                 "state must be one of " + ", ".join(PromotionRequest.State.values) + "."
             )
-        qs = qs.filter(state=state)
+        qs = qs.filter(_state_q(state))
     name = _model_name(model)
     if name is not None:
         qs = qs.filter(model__full_name=name)

@@ -30,7 +30,7 @@ from registry.models import (
     RegisteredModelTag,
 )
 from registry.selectors.versions import _visible_model
-from registry.services.lookups import expire_if_overdue
+from registry.services.lookups import show_overdue
 from registry.services.versions import prefetched_tags
 from tracking.search import Clause, bad, parse_filter, parse_order_by, string_condition
 
@@ -248,7 +248,7 @@ def model_version_search(
     for item in items:
         if named is not None:
             item.model = model
-        expire_if_overdue(item)
+        show_overdue(item)
     return items, token
 
 
@@ -351,7 +351,7 @@ def model_extras(models, stages: list[str] | None = None) -> ModelExtras:
         if kind == "V":
             (version,) = rows.build([_VERSION], row[6:])
             version.model = by_pk[model_id]  # the caller's instance, parents loaded
-            expire_if_overdue(version)
+            show_overdue(version)
             out.latest.setdefault(model_id, []).append(version)
         elif kind == "G":
             version_tags.setdefault(row[5], []).append((row[2], row[3]))

@@ -16,7 +16,7 @@ from core.pagination import page
 from registry.models import AliasHistory, ModelAlias, ModelVersion, ModelVersionTag
 from registry.services.lookups import (
     clean_alias,
-    expire_if_overdue,
+    show_overdue,
     version_by_alias,
     version_of,
 )
@@ -45,7 +45,7 @@ def model_version_list(*, actor: Actor, full_name, max_results=None, page_token=
     )
     items, token = page(qs, key_field="version", max_results=max_results, page_token=page_token)
     for item in items:
-        expire_if_overdue(item)
+        show_overdue(item)
     return items, token
 
 

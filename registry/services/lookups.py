@@ -64,7 +64,7 @@ def _version_row(sql: str, params: list, model: RegisteredModel) -> ModelVersion
         return None
     (obj,) = rows.build([_VERSION_PART], row)
     obj.model = model  # already loaded with its schema and catalog
-    expire_if_overdue(obj)
+    show_overdue(obj)
     return obj
 
 
@@ -123,24 +123,24 @@ def clean_tag(key, value) -> tuple[str, str]:
     return key, value
 
 
-def expire_if_overdue(version: ModelVersion) -> bool:
-    """A version still pending past its deadline becomes FAILED_REGISTRATION (checked lazily
-    on every read, and swept by a periodic task)."""
-    if (
+OVERDUE_MESSAGE = "Upload did not finish before the registration deadline."
+
+
+def is_overdue(version: ModelVersion) -> bool:
+    """Still pending past its registration deadline."""
+    return (
         version.status == ModelVersion.Status.PENDING_REGISTRATION
         and version.pending_deadline is not None
         and version.pending_deadline <= timezone.now()
-    ):
-        updated = ModelVersion.objects.filter(
-            pk=version.pk, status=ModelVersion.Status.PENDING_REGISTRATION
-        ).update(
-            status=ModelVersion.Status.FAILED_REGISTRATION,
-            status_message="Upload did not finish before the registration deadline.",
-        )
+    )
+
+
+def show_overdue(version: ModelVersion) -> None:
+    """A version still pending past its deadline reads as FAILED_REGISTRATION (in memory: reads
+    never write; registry.tasks.expire_pending_versions settles the row)."""
+    if is_overdue(version):
         version.status = ModelVersion.Status.FAILED_REGISTRATION
-        version.status_message = "Upload did not finish before the registration deadline."
-        return bool(updated)
-    return False
+        version.status_message = OVERDUE_MESSAGE
 
 
 def version_audit(actor: Actor, action: str, version: ModelVersion, details=None) -> None:

@@ -59,6 +59,7 @@ from registry.services.moves import move_alias, move_stage
 from webhooks import payloads
 from webhooks.services import emit
 
+EXPIRED_MESSAGE = "No decision before the request's expiry."
 OPEN = (PromotionRequest.State.PENDING, PromotionRequest.State.APPROVED)
 
 
@@ -505,7 +506,7 @@ def expire_if_due(request_id) -> bool:
 
 def _expire(request: PromotionRequest) -> None:
     request.state = PromotionRequest.State.EXPIRED
-    request.state_message = "No decision before the request's expiry."
+    request.state_message = EXPIRED_MESSAGE
     request.decided_at = timezone.now()
     request.save()
     audit_event_write(

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import functools
 from datetime import timedelta
+from typing import Any
 
 from django.conf import settings
 from django.db import connection, models, transaction
 from django.utils import timezone
 
 from audit.governance import governed
-from audit.services import audit_events_write
+from audit.services import audit_event_write, audit_events_write
 from catalog import authz
 from catalog.privileges import Privilege
 from catalog.selectors import model_lookup
@@ -34,6 +35,7 @@ from registry.models import (
     RegisteredModelTag,
 )
 from registry.services.lookups import (
+    OVERDUE_MESSAGE,
     clean_tag,
     locked_model,
     version_audit,
@@ -183,29 +185,108 @@ def _small(prefix: str) -> bool:
     return limit > 0 and artifacts.tree_within(prefix, limit)
 
 
-def _copy_and_seal(version: ModelVersion, source_prefix: str) -> tuple[int, str]:
-    """Copy a small source into the (not yet saved) version's location and seal it READY, in
-    the creating transaction: the version is born READY, with its digest and signature, and
-    the mlflow client does not wait for a worker. On failure the version is born
-    FAILED_REGISTRATION and nothing copied stays. (copied files, error message)"""
+def _copy_files(version: ModelVersion, source_prefix: str) -> tuple[int, Any, str]:
+    """Copy a source's files into the version's location, digested and inspected as they are
+    copied; on any failure nothing copied stays. (files copied, facts or None, error)"""
     target = storage.version_prefix(version)
     try:
-        # A rolled-back attempt at this number (numbers are handed out under the model's row
-        # lock, so only an uncommitted one) may have left files here.
+        # A rolled-back or crashed attempt at this version may have left files here.
         artifacts.delete_tree(target)
         copied, facts = artifacts.copy_and_inspect(source_prefix, target)
     except Exception as exc:  # any failure: nothing half-registered
         artifacts.delete_tree(target)
+        return 0, None, str(exc)
+    return copied, facts, ""
+
+
+def _settle(version: ModelVersion, facts, error: str = "") -> None:
+    """READY with the files' digest, signature and input example, or FAILED_REGISTRATION
+    naming the error (not saved)."""
+    version.pending_deadline = None
+    if facts is None:
         version.status = ModelVersion.Status.FAILED_REGISTRATION
-        version.status_message = f"Copying the source's files failed: {exc}"[:2000]
-        version.pending_deadline = None
-        return 0, str(exc)
+        version.status_message = f"Copying the source's files failed: {error}"[:2000]
+        return
     version.status = ModelVersion.Status.READY
     version.artifact_digest = facts.digest
     version.signature = facts.signature
     version.input_example = facts.input_example
-    version.pending_deadline = None
-    return copied, ""
+
+
+def _copy_and_seal(version: ModelVersion, source_prefix: str) -> tuple[int, str]:
+    """Copy a small source into the (not yet saved) version's location and seal it, in the
+    creating transaction: the version is born READY, with its digest and signature, and the
+    mlflow client does not wait for a worker; or born FAILED_REGISTRATION with nothing
+    copied. (copied files, error message)"""
+    copied, facts, error = _copy_files(version, source_prefix)
+    _settle(version, facts, error)
+    return copied, error
+
+
+def version_files_register(version_id: str, source_prefix: str) -> str:
+    """The queued copy of a large source (registry.tasks.register_version_files): copy and
+    inspect the files outside any transaction, then seal the version READY or FAILED under its
+    row lock, with its audit event. Idempotent: a version no longer pending is left alone."""
+    version = ModelVersion.objects.filter(pk=version_id).first()
+    if version is None or version.status != ModelVersion.Status.PENDING_REGISTRATION:
+        return "skipped"
+    copied, facts, error = _copy_files(version, source_prefix)
+    with transaction.atomic():
+        locked = ModelVersion.objects.select_for_update().filter(pk=version_id).first()
+        if locked is None or locked.status != ModelVersion.Status.PENDING_REGISTRATION:
+            return "skipped"
+        _settle(locked, facts, error)
+        locked.updated_by = locked.created_by
+        locked.save()
+        model = RegisteredModel.objects.get(pk=locked.model_id)
+        details: dict[str, Any] = {"version": locked.version}
+        if facts is not None:
+            details.update(files=copied, digest=locked.artifact_digest)
+        else:
+            details["reason"] = error[:500]
+        audit_event_write(
+            actor=None,
+            actor_name="system",
+            auth_method="task",
+            action="model_version.ready" if facts is not None else "model_version.failed",
+            outcome="SUCCESS" if facts is not None else "FAILURE",
+            securable_type=str(model.securable_type),
+            securable=model.full_name,
+            details=details,
+        )
+    return "ready" if facts is not None else "failed"
+
+
+def model_versions_expire_overdue() -> int:
+    """Settle every version still PENDING_REGISTRATION past its deadline as
+    FAILED_REGISTRATION, each with its audit event (reads only show them so); idempotent, safe
+    to run from several workers at once."""
+    overdue = ModelVersion.objects.filter(
+        status=ModelVersion.Status.PENDING_REGISTRATION, pending_deadline__lte=timezone.now()
+    )
+    count = 0
+    for version_id, full_name, number in overdue.values_list(
+        "pk", "model__full_name", "version"
+    ).iterator():
+        with transaction.atomic():
+            if not ModelVersion.objects.filter(
+                pk=version_id, status=ModelVersion.Status.PENDING_REGISTRATION
+            ).update(
+                status=ModelVersion.Status.FAILED_REGISTRATION, status_message=OVERDUE_MESSAGE
+            ):
+                continue
+            count += 1
+            audit_event_write(
+                actor=None,
+                actor_name="system",
+                auth_method="task",
+                action="model_version.expired",
+                outcome="FAILURE",
+                securable_type="registered_model",
+                securable=full_name,
+                details={"version": number},
+            )
+    return count
 
 
 def _schedule_copy(version_id: str, prefix: str) -> None:
@@ -252,22 +333,11 @@ def model_version_finalize(*, actor: Actor, full_name, version) -> ModelVersion:
 
 
 def seal(version: ModelVersion, username: str) -> None:
-    """Digest the version's files, read its MLmodel metadata and mark it READY."""
-    facts = artifacts.inspect_version_files(storage.version_prefix(version))
-    version.status = ModelVersion.Status.READY
-    version.artifact_digest = facts.digest
-    version.signature = facts.signature
-    version.input_example = facts.input_example
-    version.pending_deadline = None
+    """Digest the files already in the version's location (uploaded there by the client),
+    read its MLmodel metadata and mark it READY."""
+    _settle(version, artifacts.inspect_version_files(storage.version_prefix(version)))
     version.updated_by = username
     version.save()
-
-
-def mark_failed(version_id, message: str) -> None:
-    """Used by the copy task when a registration cannot complete: nothing half-visible."""
-    ModelVersion.objects.filter(
-        pk=version_id, status=ModelVersion.Status.PENDING_REGISTRATION
-    ).update(status=ModelVersion.Status.FAILED_REGISTRATION, status_message=message[:2000])
 
 
 @governed("model_version.update")

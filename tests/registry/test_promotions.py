@@ -255,6 +255,28 @@ def test_expired_request_is_refused_and_marked(team, versions, policy):
 
 
 @pytest.mark.django_db
+def test_an_overdue_request_reads_as_expired_without_a_write(team, versions, policy):
+    """Reads never write: the list and the request show EXPIRED, the row stays PENDING until
+    the beat task settles it (and writes the one audit event)."""
+    from registry.selectors import promotions as selectors
+
+    request = request_champion(team)
+    PromotionRequest.objects.filter(pk=request.pk).update(
+        expires_at=timezone.now() - timedelta(seconds=1)
+    )
+    shown = selectors.promotion_request_get(actor=act(team["dana"]), request_id=request.id)
+    assert shown.state == State.EXPIRED
+    listed, _ = selectors.promotion_request_list(actor=act(team["dana"]))
+    assert [r.state for r in listed] == [State.EXPIRED]
+    for state, expected in ((State.EXPIRED, 1), (State.PENDING, 0)):
+        shown, _ = selectors.promotion_request_list(actor=act(team["dana"]), state=state)
+        assert len(shown) == expected
+    request.refresh_from_db()
+    assert request.state == State.PENDING
+    assert not AuditEvent.objects.filter(action="promotion_request.expire").exists()
+
+
+@pytest.mark.django_db
 def test_expiry_task_expires_only_overdue_pending_requests(team, versions, policy):
     from registry.tasks import expire_promotion_requests
 

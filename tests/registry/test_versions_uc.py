@@ -73,11 +73,19 @@ def test_pending_version_fails_after_its_deadline(setup, api_as, logged_model, s
 
     api = api_as(setup)
     create(api, logged_model(setup))
+    from audit.models import AuditEvent
+    from registry.tasks import expire_pending_versions
+
     ModelVersion.objects.update(pending_deadline=timezone.now() - timedelta(seconds=1))
     got = api.get(f"{UC}/models/main.ml.wine/versions/1").json()
     assert got["status"] == "FAILED_REGISTRATION"
     r = api.patch(f"{UC}/models/main.ml.wine/versions/1/finalize", {}, format="json")
     assert r.status_code == 400
+    # Reads never write: the row is settled by the beat task, with its audit event, once.
+    assert ModelVersion.objects.get(version=1).status == "PENDING_REGISTRATION"
+    assert expire_pending_versions() == 1 and expire_pending_versions() == 0
+    assert ModelVersion.objects.get(version=1).status == "FAILED_REGISTRATION"
+    assert AuditEvent.objects.filter(action="model_version.expired").count() == 1
 
 
 @pytest.mark.django_db
