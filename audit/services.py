@@ -17,6 +17,11 @@ from audit import canonical, sql
 from audit.models import AuditChainHead, AuditEvent
 from core.actor import Actor
 
+# An event prepared for the chain: its stored field values and the payload its hash covers.
+Prepared = tuple[dict[str, Any], str]
+# An event's row: its values in sql.ROW_FIELDS order.
+Row = tuple[Any, ...]
+
 GENESIS = canonical.GENESIS
 
 
@@ -39,11 +44,12 @@ def _prepare(
     head is locked. The arguments are `audit_event_write`'s."""
     occurred_at = timezone.now()
     user = actor.user if actor is not None else None
-    authenticated = user is not None and getattr(user, "is_authenticated", False)
+    if user is not None and not getattr(user, "is_authenticated", False):
+        user = None
     values = {
         "occurred_at": occurred_at,
-        "actor_id": user.pk if authenticated else None,
-        "actor": actor_name if actor_name is not None else (user.username if authenticated else ""),
+        "actor_id": user.pk if user is not None else None,
+        "actor": actor_name if actor_name is not None else (user.username if user else ""),
         "auth_method": auth_method or (actor.auth_method if actor else ""),
         "source_address": source_address or (actor.source_address if actor else "") or "",
         "action": action,
@@ -131,12 +137,12 @@ _as_row = operator.itemgetter(*_ROW_FIELDS)
 _HASH = _ROW_FIELDS.index("hash")
 
 
-def _unchained(specs: Iterable[dict[str, Any]]) -> list[tuple[dict[str, Any], str]]:
+def _unchained(specs: Iterable[dict[str, Any]]) -> list[Prepared]:
     """`_prepare` for each event (each item holds `audit_event_write`'s keyword arguments)."""
     return [_prepare(**spec) for spec in specs]
 
 
-def _chain(unchained: list[tuple[dict[str, Any], str]], prev: str) -> list[tuple]:
+def _chain(unchained: list[Prepared], prev: str) -> list[Row]:
     """The rows (values in ROW_FIELDS order) of prepared events, linked behind `prev`."""
     digest = canonical.digest
     rows = []
@@ -190,7 +196,7 @@ def audit_events_append(events: Iterable[dict[str, Any]]) -> int:
     return audit_events_append_prepared(audit_events_prepare(events))
 
 
-def audit_events_prepare(events: Iterable[dict[str, Any]]) -> list:
+def audit_events_prepare(events: Iterable[dict[str, Any]]) -> list[Prepared]:
     """The first half of `audit_events_append`: each event's fields and hash payload, which do
     not depend on the chain (no query, no lock). A caller can build them while the database
     works on something else (retention: while its batch's UPDATEs run) and hand them to
@@ -198,7 +204,7 @@ def audit_events_prepare(events: Iterable[dict[str, Any]]) -> list:
     return _unchained(events)
 
 
-def audit_events_append_prepared(prepared: list) -> int:
+def audit_events_append_prepared(prepared: list[Prepared]) -> int:
     """The second half of `audit_events_append`: lock the chain head, link the prepared events
     behind it, write them (COPY on PostgreSQL) and move the head; returns the count."""
     if not prepared:
@@ -216,7 +222,7 @@ def audit_events_append_prepared(prepared: list) -> int:
     return len(rows)
 
 
-def _write_chained(unchained: list[tuple[dict[str, Any], str]]) -> list[tuple[int, str, str]]:
+def _write_chained(unchained: list[Prepared]) -> list[tuple[int, str, str]]:
     """PostgreSQL: write prepared events behind the chain head in one statement per
     BULK_INSERT_ROWS (`sql.chained_sql`; each moves the head, so the next chunk links behind
     the previous one); (id, prev_hash, hash) per event, in order. The head row is created on
@@ -235,7 +241,7 @@ def _write_chained(unchained: list[tuple[dict[str, Any], str]]) -> list[tuple[in
     return out
 
 
-def _instance(row: tuple) -> AuditEvent:
+def _instance(row: Row) -> AuditEvent:
     """An unsaved AuditEvent of a chained row (details parsed back from its JSON text)."""
     values = dict(zip(_ROW_FIELDS, row, strict=True))
     values["details"] = json.loads(values["details"])
