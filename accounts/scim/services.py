@@ -37,11 +37,11 @@ from accounts.scim.resources import (
     user_state,
 )
 from accounts.scim.selectors import scim_groups_queryset, scim_require_admin, scim_users_queryset
-from accounts.services import group_add_member_group
+from accounts.services import group_add_member_group, principal_name_check
 from audit.governance import governed
 from audit.services import audit_event_write
 from core.actor import Actor
-from core.errors import Conflict
+from core.errors import AlreadyExists, Conflict, InvalidParameter
 
 # Any constant works: it only has to be the same for every process of this application.
 _NESTING_LOCK_KEY = 0x5C1A_6E57
@@ -58,17 +58,15 @@ Members = dict[str, dict[str, Any]]
 def _ensure_name_free(
     name: str, *, user_pk: int | None = None, group_pk: int | None = None
 ) -> None:
-    """userName and displayName are unique case-insensitively, across users and groups."""
-    users = User.objects.filter(username__iexact=name)
-    if user_pk is not None:
-        users = users.exclude(pk=user_pk)
-    if users.exists():
-        raise Uniqueness(f"A user named '{name}' already exists.")
-    groups = Group.objects.filter(name__iexact=name)
-    if group_pk is not None:
-        groups = groups.exclude(pk=group_pk)
-    if groups.exists():
-        raise Uniqueness(f"A group named '{name}' already exists; users and groups share names.")
+    """The rule every door applies to principal names (accounts.services.principal_name_check:
+    no control or invisible characters; userName and displayName unique case-insensitively
+    across users and groups), in SCIM's error types."""
+    try:
+        principal_name_check(name, user_pk=user_pk, group_pk=group_pk)
+    except AlreadyExists as exc:
+        raise Uniqueness(exc.message) from None
+    except InvalidParameter as exc:
+        raise InvalidValue(exc.message) from None
 
 
 def _lock_user(actor: Actor, user_id: str, *, write: bool = True) -> User:
