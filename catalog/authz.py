@@ -15,14 +15,17 @@ question here costs a constant number of queries whatever the size of the tree.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from django.conf import settings
 from django.contrib.auth.models import Permission
 from django.db import connection
-from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.db.models import Exists, Model, OuterRef, Q, QuerySet
+from django.http import HttpRequest
+
+from accounts.models import User
 
 # Who the actor is (its groups, whether it is an admin) is accounts' to say; authz answers
 # every question of what that allows, and re-exports these for its callers.
@@ -32,8 +35,9 @@ from accounts.principals import principals as principals
 from accounts.principals import principals_for_group as principals_for_group
 from accounts.principals import principals_for_user as principals_for_user
 from catalog import securables
-from catalog.models import Catalog, Metastore, Schema
+from catalog.models import Catalog, Metastore, Schema, Securable
 from catalog.privileges import APPLICABLE, READ_PRIVILEGES, Privilege, SecurableType
+from catalog.securables import Node
 from core.actor import Actor
 from core.errors import NotFound, PermissionDenied
 
@@ -84,13 +88,14 @@ def granted(
     return result
 
 
-def _owns(p: Principals, securable) -> bool:
-    if getattr(securable, "owner_user_id", None) and securable.owner_user_id == p.user_id:
+def _owns(p: Principals, securable: Node) -> bool:
+    owner_user_id = getattr(securable, "owner_user_id", None)  # the metastore has no owner
+    if owner_user_id and owner_user_id == p.user_id:
         return True
     return bool(getattr(securable, "owner_group_id", None) in p.group_ids)
 
 
-def chain_of(securable) -> list:
+def chain_of(securable: Node) -> list[Node]:
     """The securable and its ancestors from the catalog down (a metastore stands alone)."""
     chain = [securable]
     kind = securables.kind(securable.securable_type)
@@ -107,7 +112,7 @@ def _expand(privileges: set[Privilege], securable_type: SecurableType) -> set[Pr
     return {p for p in privileges if p in applicable}
 
 
-def _grants_on(p: Principals, securables: list) -> list[set[Privilege]]:
+def _grants_on(p: Principals, securables: list[Node]) -> list[set[Privilege]]:
     """Privileges granted to the principals on each securable (of any types); one raw query.
 
     The hot path of every authorization: a model's catalog, schema and model in one round trip
@@ -146,11 +151,13 @@ def _grants_on(p: Principals, securables: list) -> list[set[Privilege]]:
     return result
 
 
-def _held_along(p: Principals, chain: list, cache: dict | None = None) -> list[set[Privilege]]:
+def _held_along(
+    p: Principals, chain: list[Node], cache: dict[Hashable, Any] | None = None
+) -> list[set[Privilege]]:
     """For each element of the chain, the privileges held there (own grants + inherited)."""
     keys = [("granted", s.securable_type, s.pk) for s in chain]
     missing = [s for s, key in zip(chain, keys, strict=True) if cache is None or key not in cache]
-    fetched = dict(
+    fetched: dict[Hashable, set[Privilege]] = dict(
         zip(
             [("granted", s.securable_type, s.pk) for s in missing],
             _grants_on(p, missing),
@@ -170,7 +177,7 @@ def _held_along(p: Principals, chain: list, cache: dict | None = None) -> list[s
     return held
 
 
-def _gates_ok(chain: list, held: list[set[Privilege]]) -> tuple[bool, str]:
+def _gates_ok(chain: list[Node], held: list[set[Privilege]]) -> tuple[bool, str]:
     for securable, privileges in zip(chain, held, strict=True):
         if (
             securable.securable_type == SecurableType.CATALOG
@@ -185,7 +192,7 @@ def _gates_ok(chain: list, held: list[set[Privilege]]) -> tuple[bool, str]:
     return True, ""
 
 
-def _held_on(actor: Actor, securable) -> tuple[set[Privilege], bool]:
+def _held_on(actor: Actor, securable: Node) -> tuple[set[Privilege], bool]:
     """(privileges held on the securable, whether the USE gates above it pass)."""
     p = principals(actor)
     if p.is_admin:
@@ -196,7 +203,7 @@ def _held_on(actor: Actor, securable) -> tuple[set[Privilege], bool]:
     return held[-1], ok
 
 
-def check(actor: Actor, privilege: Privilege, securable) -> bool:
+def check(actor: Actor, privilege: Privilege, securable: Node) -> bool:
     """May the actor use `privilege` on `securable`? (all six rules; token scope narrows)."""
     if actor.read_only and privilege not in READ_PRIVILEGES:
         return False
@@ -204,14 +211,14 @@ def check(actor: Actor, privilege: Privilege, securable) -> bool:
     return gates and (privilege in held)
 
 
-def holds(actor: Actor, privilege: Privilege, securable) -> bool:
+def holds(actor: Actor, privilege: Privilege, securable: Node) -> bool:
     """Does the actor's principal hold `privilege` (token scope aside)? For decisions about
     what the actor may *see*, where a read-only token sees what its user sees."""
     held, gates = _held_on(actor, securable)
     return gates and (privilege in held)
 
 
-def can_see(actor: Actor, securable) -> bool:
+def can_see(actor: Actor, securable: Node) -> bool:
     """Visible: the USE gates above it pass and the actor holds some privilege on it."""
     if securable.securable_type == SecurableType.METASTORE:
         return principals(actor).user_id is not None
@@ -225,7 +232,7 @@ def can_see(actor: Actor, securable) -> bool:
     return ok and bool(held[-1])
 
 
-def require(actor: Actor, privilege: Privilege, securable) -> None:
+def require(actor: Actor, privilege: Privilege, securable: Node) -> None:
     """Raise unless `check` passes: 404 if the actor cannot even see it (no existence leak)."""
     if check(actor, privilege, securable):
         return
@@ -251,7 +258,7 @@ def require(actor: Actor, privilege: Privilege, securable) -> None:
     raise exc
 
 
-def require_visible(actor: Actor, securable) -> None:
+def require_visible(actor: Actor, securable: Node) -> None:
     if not can_see(actor, securable):
         type_label = str(securable.securable_type).replace("_", " ")
         exc = NotFound(f"{type_label.capitalize()} '{securable.full_name}' does not exist.")
@@ -276,12 +283,16 @@ def _level_privileges(actor: Actor, securable_type: SecurableType) -> dict[Any, 
     key = ("level", securable_type)
     if key not in actor.cache:
         _load_levels(actor)
-    return actor.cache[key]
+    level: dict[Any, set[Privilege]] = actor.cache[key]
+    return level
 
 
 def _load_levels(actor: Actor) -> None:
     p = principals(actor)
-    levels = {SecurableType.CATALOG: (Catalog, "id"), SecurableType.SCHEMA: (Schema, "catalog_id")}
+    levels: dict[SecurableType, tuple[type[Catalog] | type[Schema], str]] = {
+        SecurableType.CATALOG: (Catalog, "id"),
+        SecurableType.SCHEMA: (Schema, "catalog_id"),
+    }
     permission_table = Permission._meta.db_table
     group_ids = sorted(p.group_ids)
     marks = ", ".join(["%s"] * len(group_ids))
@@ -304,7 +315,8 @@ def _load_levels(actor: Actor) -> None:
                 f"WHERE g.{column} IN ({', '.join(['%s'] * len(ids))})"
             )
             params += ids
-        owned, owned_params = [], []
+        owned: list[str] = []
+        owned_params: list[Any] = []
         if p.user_id is not None:
             owned.append("o.owner_user_id = %s")
             owned_params.append(p.user_id)
@@ -316,7 +328,7 @@ def _load_levels(actor: Actor) -> None:
                 f"SELECT {level}, o.id, o.{parent}, %s FROM {table} o WHERE {' OR '.join(owned)}"
             )
             params += [ALL.codename, *owned_params]
-    result = {st: defaultdict(set) for st in levels}
+    result: dict[SecurableType, dict[Any, set[Privilege]]] = {st: defaultdict(set) for st in levels}
     parents: dict[SecurableType, dict[Any, Any]] = {st: {} for st in levels}
     if parts:
         types = list(levels)
@@ -376,10 +388,10 @@ def visible_schemas(actor: Actor, queryset: QuerySet[Schema] | None = None) -> Q
     )
 
 
-def visible_models(actor: Actor, queryset: QuerySet | None = None) -> QuerySet:
+def visible_models(actor: Actor, queryset: QuerySet[Any] | None = None) -> QuerySet[Any]:
     """Registered models the actor may see, as one query after four small cached ones."""
     qs = (
-        securables.model(SecurableType.REGISTERED_MODEL).objects.all()
+        securables.model(SecurableType.REGISTERED_MODEL)._default_manager.all()
         if queryset is None
         else queryset
     )
@@ -388,11 +400,13 @@ def visible_models(actor: Actor, queryset: QuerySet | None = None) -> QuerySet:
         return qs
     model_level = APPLICABLE[SecurableType.REGISTERED_MODEL]
     use = _catalogs_with_use(actor)
-    full_catalogs, gated_catalogs = [], []
+    full_catalogs: list[Any] = []
+    gated_catalogs: list[Any] = []
     for pk, privs in use.items():
         if Privilege.USE_SCHEMA in privs:
             (full_catalogs if privs & model_level else gated_catalogs).append(pk)
-    full_schemas, gated_schemas = [], []
+    full_schemas: list[Any] = []
+    gated_schemas: list[Any] = []
     schema_rows = _level_privileges(actor, SecurableType.SCHEMA)
     if schema_rows:
         parents = actor.cache[("parents", SecurableType.SCHEMA)]
@@ -425,7 +439,7 @@ class Source:
     principal: str
 
 
-def _grants_with_principals(p: Principals, securable) -> list[tuple[Privilege, str]]:
+def _grants_with_principals(p: Principals, securable: Node) -> list[tuple[Privilege, str]]:
     user_table, group_table = _grant_tables(securable.securable_type)
     user_q, group_q = _principal_filter(p)
     rows = (
@@ -441,7 +455,7 @@ def _grants_with_principals(p: Principals, securable) -> list[tuple[Privilege, s
     return [(Privilege.from_codename(codename), name) for codename, name in rows]
 
 
-def explain(p: Principals, securable) -> tuple[list[Source], str]:
+def explain(p: Principals, securable: Node) -> tuple[list[Source], str]:
     """Each privilege `p` holds on `securable` with where it comes from, and the first missing
     USE gate ('' when the gates pass). Answers "why may Alice do this?"."""
     target_type = securable.securable_type
@@ -459,7 +473,7 @@ def explain(p: Principals, securable) -> tuple[list[Source], str]:
                 sources.append(
                     Source(expanded, node.securable_type, node.full_name, "GRANT", principal)
                 )
-        if _owns(p, node):
+        if isinstance(node, Securable) and _owns(p, node):  # the metastore has no owner
             for expanded in sorted(applicable):
                 sources.append(
                     Source(
@@ -479,10 +493,10 @@ def explain(p: Principals, securable) -> tuple[list[Source], str]:
 class StewardPermissionBackend:
     """`user.has_perm("EXECUTE", model)` answered by `check`, inheritance included."""
 
-    def authenticate(self, request, **credentials):
+    def authenticate(self, request: HttpRequest | None, **credentials: Any) -> None:
         return None
 
-    def has_perm(self, user_obj, perm, obj=None) -> bool:
+    def has_perm(self, user_obj: User, perm: str, obj: object = None) -> bool:
         if (
             obj is None
             or not isinstance(obj, (Metastore, Catalog, Schema))
@@ -497,7 +511,9 @@ class StewardPermissionBackend:
             )
         except ValueError:
             return False
-        return check(Actor.system(user_obj), privilege, obj)
+        # Anything with a `securable_type` is asked about as a node of the tree, as before
+        # (`check` refuses a type no app registered).
+        return check(Actor.system(user_obj), privilege, cast(Node, obj))
 
 
 # --- objects outside the tree ------------------------------------------------------------------
@@ -510,19 +526,19 @@ class Rules:
     it from its AppConfig.ready(): `visible(actor, queryset, privilege)` narrows a queryset to
     what the actor may see (privilege None) or holds `privilege` on."""
 
-    visible: Callable[[Actor, QuerySet, Any], QuerySet]
+    visible: Callable[[Actor, QuerySet[Any], Any], QuerySet[Any]]
 
 
-_RULES: dict[type, Rules] = {}
+_RULES: dict[type[Model], Rules] = {}
 
 
-def register_rules(model: type, rules: Rules) -> None:
+def register_rules(model: type[Model], rules: Rules) -> None:
     if model in _RULES and _RULES[model] != rules:
         raise RuntimeError(f"Authorization rules for {model.__name__} are registered twice.")
     _RULES[model] = rules
 
 
-def visible(actor: Actor, queryset: QuerySet, privilege: Any = None) -> QuerySet:
+def visible(actor: Actor, queryset: QuerySet[Any], privilege: Any = None) -> QuerySet[Any]:
     """The objects of `queryset` the actor may see (or, for objects outside the tree, on which
     it holds `privilege`), as one query: the one question every list and search asks."""
     rules = _RULES.get(queryset.model)

@@ -8,11 +8,27 @@ service read this table, so `catalog` never imports the apps above it (docs/arch
 
 from __future__ import annotations
 
+import builtins
 from dataclasses import dataclass
+from typing import Any, Protocol
 
 from django.db import models
 
 from catalog.privileges import SecurableType
+
+
+class Node(Protocol):
+    """What the authorization module reads of any object of the tree: the metastore, a
+    catalog, a schema or an object of a registered type."""
+
+    @property
+    def pk(self) -> Any: ...
+    @property
+    def securable_type(self) -> SecurableType: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def full_name(self) -> str: ...
 
 
 @dataclass(frozen=True)
@@ -20,9 +36,10 @@ class SecurableKind:
     """One type of securable: its model, its guardian grant tables, and where it hangs."""
 
     type: SecurableType
-    model: type[models.Model]
-    user_grants: type[models.Model]
-    group_grants: type[models.Model]
+    # `builtins.type`: inside this class `type` names the field above.
+    model: builtins.type[models.Model]
+    user_grants: builtins.type[models.Model]
+    group_grants: builtins.type[models.Model]
     label: str  # as messages name it: "Registered model"
     parent: SecurableType | None = None  # the securable type above it in the tree
     parent_field: str = ""  # the foreign key to that parent

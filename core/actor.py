@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Hashable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -19,7 +20,7 @@ class Actor:
     token: ApiToken | None = None
     source_address: str = ""
     request_id: str = field(default_factory=lambda: uuid.uuid4().hex)
-    cache: dict[str, Any] = field(default_factory=dict, repr=False)
+    cache: dict[Hashable, Any] = field(default_factory=dict, repr=False)
 
     @property
     def username(self) -> str:
