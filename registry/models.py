@@ -10,8 +10,9 @@ from django.contrib.auth.models import Group
 from django.db import models
 from guardian.models import GroupObjectPermissionBase, UserObjectPermissionBase
 
-from catalog.models import Catalog, Schema, Securable
+from catalog.models import Schema, Securable
 from catalog.privileges import SecurableType, guardian_permissions
+from catalog.scoped import ScopedToSecurable
 
 
 class RegisteredModel(Securable):
@@ -190,7 +191,7 @@ class AliasHistory(models.Model):
         return f"{self.alias}: {self.from_version}->{self.to_version}"
 
 
-class AliasPolicy(models.Model):
+class AliasPolicy(ScopedToSecurable):
     """Protects alias names matching `alias_patterns` (`champion`, `prod*`) on a catalog, a
     schema or a model, the nearest level with a matching policy winning: moving such an alias
     needs `required_approvals` distinct approvals from the named principals, and the version
@@ -198,19 +199,6 @@ class AliasPolicy(models.Model):
     (`production`, `staging`)."""
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    catalog = models.ForeignKey(
-        Catalog, null=True, blank=True, on_delete=models.CASCADE, related_name="alias_policies"
-    )
-    schema = models.ForeignKey(
-        Schema, null=True, blank=True, on_delete=models.CASCADE, related_name="alias_policies"
-    )
-    model = models.ForeignKey(
-        RegisteredModel,
-        null=True,
-        blank=True,
-        on_delete=models.CASCADE,
-        related_name="alias_policies",
-    )
     alias_patterns = models.JSONField(default=list)
     required_approvals = models.PositiveSmallIntegerField(default=1)
     approver_users = models.ManyToManyField(settings.AUTH_USER_MODEL, blank=True, related_name="+")
@@ -240,18 +228,6 @@ class AliasPolicy(models.Model):
 
     def __str__(self) -> str:
         return f"{self.securable_full_name}: {', '.join(self.alias_patterns)}"
-
-    @property
-    def securable(self):
-        return self.model or self.schema or self.catalog
-
-    @property
-    def securable_type(self) -> str:
-        return str(self.securable.securable_type)
-
-    @property
-    def securable_full_name(self) -> str:
-        return self.securable.full_name if self.model_id or self.schema_id else self.catalog.name
 
 
 class PromotionRequest(models.Model):
@@ -357,7 +333,7 @@ class PromotionDecision(models.Model):
 # --- retention (issue 6) -------------------------------------------------------------------------
 
 
-class RetentionPolicy(models.Model):
+class RetentionPolicy(ScopedToSecurable):
     """Rules that archive and delete old versions of the models under a catalog, a schema or a
     model; the nearest level holding a policy governs a model (no merging across levels).
 
@@ -369,19 +345,6 @@ class RetentionPolicy(models.Model):
     request or under legal hold are never touched (registry.retention decides)."""
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    catalog = models.ForeignKey(
-        Catalog, null=True, blank=True, on_delete=models.CASCADE, related_name="retention_policies"
-    )
-    schema = models.ForeignKey(
-        Schema, null=True, blank=True, on_delete=models.CASCADE, related_name="retention_policies"
-    )
-    model = models.ForeignKey(
-        RegisteredModel,
-        null=True,
-        blank=True,
-        on_delete=models.CASCADE,
-        related_name="retention_policies",
-    )
     archive_after_days = models.PositiveIntegerField(null=True, blank=True)
     delete_after_days = models.PositiveIntegerField(null=True, blank=True)
     keep_last = models.PositiveIntegerField(default=0)
@@ -425,18 +388,6 @@ class RetentionPolicy(models.Model):
             f"{self.securable_full_name}: archive {self.archive_after_days}, "
             f"delete {self.delete_after_days}, keep {self.keep_last}"
         )
-
-    @property
-    def securable(self):
-        return self.model or self.schema or self.catalog
-
-    @property
-    def securable_type(self) -> str:
-        return str(self.securable.securable_type)
-
-    @property
-    def securable_full_name(self) -> str:
-        return self.securable.full_name if self.model_id or self.schema_id else self.catalog.name
 
     @property
     def has_rules(self) -> bool:

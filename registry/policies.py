@@ -12,9 +12,8 @@ import re
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
 
-from django.db.models import Q
-
 from accounts.principals import group_closure
+from catalog.scoped import nearest
 from core.errors import InvalidParameter
 from registry.models import AliasPolicy, ModelVersion, PromotionRequest, RegisteredModel
 from tracking.models import LatestMetric
@@ -43,17 +42,13 @@ def matches(policy: AliasPolicy, alias: str) -> bool:
 
 def policy_for(model: RegisteredModel, alias: str) -> AliasPolicy | None:
     """The policy governing `alias` on `model`, or None if the alias is unprotected (1 query)."""
-    catalog_id = model.schema.catalog_id
-    candidates = list(
-        AliasPolicy.objects.filter(
-            Q(model_id=model.pk) | Q(schema_id=model.schema_id) | Q(catalog_id=catalog_id)
-        )
+    hits = nearest(
+        p for p in AliasPolicy.objects.filter(AliasPolicy.around_q(model)) if matches(p, alias)
     )
-    for level in ("model_id", "schema_id", "catalog_id"):
-        hits = [p for p in candidates if getattr(p, level) and matches(p, alias)]
-        if hits:
-            return max(hits, key=lambda p: (p.required_approvals, -p.created_at.timestamp()))
-    return None
+    if not hits:
+        return None
+    # Two matching policies on one level: the stricter, then the older, governs.
+    return max(hits, key=lambda p: (p.required_approvals, -p.created_at.timestamp()))
 
 
 def is_approver(policy: AliasPolicy | None, user) -> bool:

@@ -30,6 +30,7 @@ from itertools import islice
 from django.db.models import Exists, F, OuterRef, Q, QuerySet, Window
 from django.db.models.functions import Coalesce, RowNumber
 
+from catalog.scoped import nearest
 from core.errors import InvalidParameter
 from registry.models import (
     LegalHold,
@@ -107,13 +108,9 @@ class PolicyIndex:
     @classmethod
     def load(cls) -> PolicyIndex:
         index = cls()
+        levels = (index.by_model, index.by_schema, index.by_catalog)  # as scoped.LEVELS
         for policy in RetentionPolicy.objects.all():
-            if policy.model_id:
-                index.by_model[policy.model_id] = policy
-            elif policy.schema_id:
-                index.by_schema[policy.schema_id] = policy
-            else:
-                index.by_catalog[policy.catalog_id] = policy
+            levels[policy.level][policy.securable_id] = policy
         return index
 
     def for_model(self, model: ModelRef) -> RetentionPolicy | None:
@@ -130,19 +127,10 @@ def model_ref(model: RegisteredModel) -> ModelRef:
 
 
 def policy_for(model: RegisteredModel) -> RetentionPolicy | None:
-    """The retention policy governing `model` (1 query), or None."""
-    candidates = RetentionPolicy.objects.filter(
-        Q(model_id=model.pk) | Q(schema_id=model.schema_id) | Q(catalog_id=model.schema.catalog_id)
-    )
-    index = PolicyIndex()
-    for policy in candidates:
-        if policy.model_id:
-            index.by_model[policy.model_id] = policy
-        elif policy.schema_id:
-            index.by_schema[policy.schema_id] = policy
-        else:
-            index.by_catalog[policy.catalog_id] = policy
-    return index.for_model(model_ref(model))
+    """The retention policy governing `model` (1 query), or None: the nearest level's (one
+    policy per securable, so at most one there)."""
+    hits = nearest(RetentionPolicy.objects.filter(RetentionPolicy.around_q(model)))
+    return hits[0] if hits else None
 
 
 def governed_models(

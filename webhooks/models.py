@@ -8,10 +8,10 @@ import uuid
 from django.conf import settings
 from django.db import models
 
-from catalog.models import Catalog, Schema
+from catalog.scoped import ScopedToSecurable
 
 
-class Webhook(models.Model):
+class Webhook(ScopedToSecurable):
     """A subscription: POST the events named in `events` that concern its scope (a catalog, a
     schema, a model, or the whole metastore when none is set) to `url`, signed with `secret`
     as MLflow signs them. Deliveries go out only for securables its creator could see when
@@ -30,19 +30,6 @@ class Webhook(models.Model):
     # Fernet token of the HMAC secret (webhooks.crypto); "" when deliveries go unsigned.
     secret_encrypted = models.TextField(blank=True, default="")
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.ACTIVE)
-    catalog = models.ForeignKey(
-        Catalog, null=True, blank=True, on_delete=models.CASCADE, related_name="webhooks"
-    )
-    schema = models.ForeignKey(
-        Schema, null=True, blank=True, on_delete=models.CASCADE, related_name="webhooks"
-    )
-    model = models.ForeignKey(
-        "registry.RegisteredModel",
-        null=True,
-        blank=True,
-        on_delete=models.CASCADE,
-        related_name="webhooks",
-    )
     creator = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
     )
@@ -68,11 +55,6 @@ class Webhook(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} -> {self.url}"
-
-    @property
-    def scope(self):
-        """The catalog, schema or model it is scoped to; None for the whole metastore."""
-        return self.model or self.schema or self.catalog
 
     @property
     def has_secret(self) -> bool:

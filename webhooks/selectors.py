@@ -46,7 +46,7 @@ def _manageable_ids(actor: Actor, queryset) -> list:
     store = None
     out = []
     for hook in queryset.select_related("catalog", "schema__catalog", "model__schema__catalog"):
-        scope = hook.scope
+        scope = hook.securable
         if scope is None:
             store = store or metastore()
             scope = store

@@ -49,7 +49,7 @@ from email.utils import parsedate_to_datetime
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import F, Q
+from django.db.models import F
 from django.utils import timezone
 
 from audit.governance import current_request_id, governed
@@ -84,26 +84,6 @@ UPDATABLE = {"name", "url", "events", "mlflow_events", "secret", "description", 
 
 
 # --- emit ------------------------------------------------------------------------------------
-
-
-def _scope_q(securable) -> Q:
-    """Subscriptions that receive events about `securable`: its own and those above it."""
-    q = Q(catalog__isnull=True, schema__isnull=True, model__isnull=True)
-    if securable is None:
-        return q
-    st = securable.securable_type
-    if st == SecurableType.REGISTERED_MODEL:
-        return (
-            q
-            | Q(model_id=securable.pk)
-            | Q(schema_id=securable.schema_id)
-            | Q(catalog_id=securable.schema.catalog_id)
-        )
-    if st == SecurableType.SCHEMA:
-        return q | Q(schema_id=securable.pk) | Q(catalog_id=securable.catalog_id)
-    if st == SecurableType.CATALOG:
-        return q | Q(catalog_id=securable.pk)
-    return q
 
 
 def _creator_sees(hook: Webhook, securable, actors: dict) -> bool:
@@ -145,7 +125,9 @@ def emit(event: str, data, *, securable=None) -> int:
         return 0
     hooks = [
         h
-        for h in Webhook.objects.filter(_scope_q(securable), status=Webhook.Status.ACTIVE)
+        for h in Webhook.objects.filter(
+            Webhook.around_q(securable, metastore=True), status=Webhook.Status.ACTIVE
+        )
         .select_related("creator")
         .order_by("created_at", "id")
         if event in h.events
@@ -252,7 +234,7 @@ def scope_of(securable_type, full_name):
 
 
 def _scope_target(hook: Webhook):
-    return hook.scope or metastore()
+    return hook.securable or metastore()
 
 
 # --- lookups ----------------------------------------------------------------------------------
@@ -324,13 +306,8 @@ def webhook_create(
         created_by=actor.username,
         updated_by=actor.username,
     )
-    st = scope.securable_type
-    if st == SecurableType.CATALOG:
-        hook.catalog = scope
-    elif st == SecurableType.SCHEMA:
-        hook.schema = scope
-    elif st == SecurableType.REGISTERED_MODEL:
-        hook.model = scope
+    if scope.securable_type != SecurableType.METASTORE:
+        hook.attach(scope)
     hook.save(force_insert=True)
     _audit(
         actor,

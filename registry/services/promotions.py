@@ -23,9 +23,8 @@ from accounts.models import User
 from accounts.selectors import principal_by_name
 from audit.governance import governed
 from audit.services import audit_event_write
-from catalog import authz
-from catalog.privileges import Privilege, SecurableType
-from catalog.selectors import parse_securable_type, securable_lookup
+from catalog import authz, scoped
+from catalog.privileges import Privilege
 from catalog.services import audit_write
 from core.actor import Actor
 from core.errors import (
@@ -138,13 +137,6 @@ def _audit(actor: Actor, action: str, request: PromotionRequest, **details) -> N
 # --- policies ------------------------------------------------------------------------------
 
 
-def _policy_securable(securable_type, full_name):
-    st = parse_securable_type(securable_type)
-    if st == SecurableType.METASTORE:
-        raise InvalidParameter("Alias policies attach to a catalog, a schema or a model.")
-    return securable_lookup(st, full_name)
-
-
 def _approvers(names) -> tuple[list[User], list]:
     if not isinstance(names, list) or not names or len(names) > 100:
         raise InvalidParameter("approvers must be a list of 1 to 100 user or group names.")
@@ -198,14 +190,10 @@ def alias_policy_create(
 ) -> AliasPolicy:
     """Protect alias patterns on a catalog, schema or model; needs MANAGE on it (owners hold
     it). The requester of a promotion never counts among its approvers."""
-    securable = _policy_securable(securable_type, full_name)
+    securable = scoped.target(securable_type, full_name, what="Alias policies")
     authz.require(actor, Privilege.MANAGE, securable)
     policy = AliasPolicy(created_by=actor.username, updated_by=actor.username)
-    setattr(
-        policy,
-        {"catalog": "catalog", "schema": "schema"}.get(str(securable.securable_type), "model"),
-        securable,
-    )
+    policy.attach(securable)
     details = _apply_policy_fields(
         policy,
         {

@@ -53,9 +53,8 @@ from audit.services import (
     audit_events_append_prepared,
     audit_events_prepare,
 )
-from catalog import authz
-from catalog.privileges import Privilege, SecurableType
-from catalog.selectors import parse_securable_type, securable_lookup
+from catalog import authz, scoped
+from catalog.privileges import Privilege
 from catalog.services import audit_write
 from core.actor import Actor
 from core.errors import AlreadyExists, InvalidParameter, NotFound, PermissionDenied
@@ -83,17 +82,6 @@ POLICY_FIELDS = ("archive_after_days", "delete_after_days", "keep_last", "descri
 
 
 # --- policies --------------------------------------------------------------------------------
-
-
-def _policy_securable(securable_type, full_name):
-    st = parse_securable_type(securable_type)
-    if st == SecurableType.METASTORE:
-        raise InvalidParameter("Retention policies attach to a catalog, a schema or a model.")
-    return securable_lookup(st, full_name)
-
-
-def _level(securable) -> str:
-    return {"catalog": "catalog", "schema": "schema"}.get(str(securable.securable_type), "model")
 
 
 def _apply_policy_fields(policy: RetentionPolicy, fields: dict) -> dict:
@@ -126,16 +114,15 @@ def retention_policy_create(
     """Put a retention policy on a catalog, schema or model (MANAGE on it; one per
     securable). A policy without an archive or delete rule exempts its level from the
     policies above it (the nearest level wins)."""
-    securable = _policy_securable(securable_type, full_name)
+    securable = scoped.target(securable_type, full_name, what="Retention policies")
     authz.require(actor, Privilege.MANAGE, securable)
-    level = _level(securable)
-    if RetentionPolicy.objects.filter(**{level: securable}).exists():
+    if RetentionPolicy.objects.filter(RetentionPolicy.attached_q(securable)).exists():
         raise AlreadyExists(
             f"{str(securable.securable_type).replace('_', ' ').capitalize()} "
             f"'{securable.full_name}' already has a retention policy; change that one."
         )
     policy = RetentionPolicy(created_by=actor.username, updated_by=actor.username)
-    setattr(policy, level, securable)
+    policy.attach(securable)
     details = _apply_policy_fields(
         policy,
         {

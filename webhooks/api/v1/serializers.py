@@ -85,7 +85,7 @@ class DeliveryOutputSerializer(serializers.Serializer):
 
 
 def webhook_out(hook: Webhook) -> dict:
-    scope = hook.scope
+    scope = hook.securable
     return {
         "id": str(hook.id),
         "name": hook.name,
