@@ -273,3 +273,21 @@ def test_bootstrap_demo_twice_creates_nothing_more():
     assert "password: " not in out
     assert "manage.py changepassword admin" in out
     assert AuditEvent.objects.count() == before
+
+
+# --- the Django admin -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("model", ["user", "group"])
+def test_the_django_admin_adds_no_principal_around_the_audited_services(client, model, settings):
+    root = User.objects.create_superuser("superroot", password="a-Long-pass-phrase-42")
+    client.force_login(root)
+    app = "accounts" if model == "user" else "auth"
+    assert client.get(f"/admin/{app}/{model}/").status_code == 200  # still listed and editable
+    response = client.post(
+        f"/admin/{app}/{model}/add/",
+        {"username": "mallory", "name": "mallory", "password1": "x", "password2": "x"},
+    )
+    assert response.status_code == 403
+    assert not User.objects.filter(username="mallory").exists()
+    assert not Group.objects.filter(name="mallory").exists()
