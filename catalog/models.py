@@ -7,6 +7,7 @@ securable type), which is what lets catalog.authz resolve inheritance in a few s
 from __future__ import annotations
 
 import uuid
+from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.contrib.auth.models import Group
@@ -36,6 +37,11 @@ class Securable(models.Model):
 
     securable_type: SecurableType
 
+    if TYPE_CHECKING:
+        # Each concrete securable has one: a stored column (schemas, models) or a property.
+        @property
+        def full_name(self) -> str: ...
+
     class Meta:
         abstract = True
 
@@ -44,9 +50,9 @@ class Securable(models.Model):
 
     @property
     def owner_name(self) -> str:
-        if self.owner_user_id:
+        if self.owner_user_id and self.owner_user is not None:
             return self.owner_user.username
-        if self.owner_group_id:
+        if self.owner_group_id and self.owner_group is not None:
             return self.owner_group.name
         return ""
 

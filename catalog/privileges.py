@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import TYPE_CHECKING
 
 from core.errors import InvalidParameter
+
+if TYPE_CHECKING:
+    from django_stubs_ext import StrOrPromise  # the type of Meta.permissions' labels
 
 
 class Privilege(StrEnum):
@@ -70,7 +74,7 @@ READ_PRIVILEGES = frozenset(
 )
 
 
-def guardian_permissions(securable_type: SecurableType) -> list[tuple[str, str]]:
+def guardian_permissions(securable_type: SecurableType) -> list[tuple[str, StrOrPromise]]:
     """Meta.permissions for a securable model: one guardian permission per grantable privilege."""
     return sorted((p.codename, p.value) for p in GRANTABLE[securable_type])
 

@@ -15,9 +15,11 @@ from accounts.selectors import principal_by_name, principal_name
 from audit.governance import governed
 from audit.services import audit_event_write
 from catalog import authz, securables
-from catalog.models import Catalog, Schema
+from catalog.models import Catalog, Schema, Securable
 from catalog.privileges import GRANTABLE, Privilege, SecurableType, parse_privilege
+from catalog.securables import Node
 from catalog.selectors import (
+    Assignment,
     assignments_of,
     catalog_lookup,
     metastore,
@@ -32,7 +34,7 @@ MAX_COMMENT = 65_536
 MAX_PROPERTIES = 1_000
 
 
-def clean_comment(value) -> str:
+def clean_comment(value: object) -> str:
     if value is None:
         return ""
     if not isinstance(value, str) or len(value) > MAX_COMMENT or "\x00" in value:
@@ -40,7 +42,7 @@ def clean_comment(value) -> str:
     return value
 
 
-def clean_properties(value) -> dict[str, str]:
+def clean_properties(value: object) -> dict[str, str]:
     """UC properties: a flat map of string to string."""
     if value is None:
         return {}
@@ -54,7 +56,7 @@ def clean_properties(value) -> dict[str, str]:
     return dict(value)
 
 
-def set_owner(obj, owner) -> None:
+def set_owner(obj: Securable, owner: object) -> None:
     principal = principal_by_name(owner)
     if isinstance(principal, User):
         obj.owner_user, obj.owner_group = principal, None
@@ -62,14 +64,14 @@ def set_owner(obj, owner) -> None:
         obj.owner_user, obj.owner_group = None, principal
 
 
-def stamp(obj, actor: Actor, *, created: bool = False) -> None:
+def stamp(obj: Securable, actor: Actor, *, created: bool = False) -> None:
     obj.updated_by = actor.username
     if created:
         obj.created_by = actor.username
         obj.owner_user = actor.user
 
 
-def save_new(obj, kind: str) -> None:
+def save_new(obj: Securable, kind: str) -> None:
     """Insert, answering RESOURCE_ALREADY_EXISTS on a name clash (also under a race)."""
     try:
         with transaction.atomic():
@@ -78,7 +80,7 @@ def save_new(obj, kind: str) -> None:
         raise AlreadyExists(f"{kind} '{obj.full_name}' already exists.") from None
 
 
-def save_existing(obj, kind: str) -> None:
+def save_existing(obj: Securable, kind: str) -> None:
     """Update, answering RESOURCE_ALREADY_EXISTS when a rename races another."""
     try:
         with transaction.atomic():
@@ -87,7 +89,9 @@ def save_existing(obj, kind: str) -> None:
         raise AlreadyExists(f"{kind} '{obj.full_name}' already exists.") from None
 
 
-def audit_write(actor: Actor, action: str, obj, details: dict[str, Any] | None = None) -> None:
+def audit_write(
+    actor: Actor, action: str, obj: Node, details: dict[str, Any] | None = None
+) -> None:
     audit_event_write(
         actor=actor,
         action=action,
@@ -100,10 +104,10 @@ def audit_write(actor: Actor, action: str, obj, details: dict[str, Any] | None =
 def apply_updates(
     *,
     actor: Actor,
-    obj,
-    comment=None,
-    properties=None,
-    owner=None,
+    obj: Securable,
+    comment: object = None,
+    properties: object = None,
+    owner: object = None,
     metadata_privilege: Privilege,
 ) -> dict[str, Any]:
     """Comment/properties (need `metadata_privilege`) and owner (needs MANAGE); returns changes."""
@@ -128,7 +132,9 @@ def apply_updates(
 
 
 @governed("catalog.create")
-def catalog_create(*, actor: Actor, name, comment=None, properties=None) -> Catalog:
+def catalog_create(
+    *, actor: Actor, name: object, comment: object = None, properties: object = None
+) -> Catalog:
     """Create a catalog owned by the actor; needs CREATE CATALOG on the metastore."""
     authz.require(actor, Privilege.CREATE_CATALOG, metastore())
     obj = Catalog(
@@ -144,7 +150,13 @@ def catalog_create(*, actor: Actor, name, comment=None, properties=None) -> Cata
 
 @governed("catalog.update")
 def catalog_update(
-    *, actor: Actor, name, new_name=None, comment=None, properties=None, owner=None
+    *,
+    actor: Actor,
+    name: object,
+    new_name: object = None,
+    comment: object = None,
+    properties: object = None,
+    owner: object = None,
 ) -> Catalog:
     """Change comment/properties (MANAGE), owner (MANAGE) or name (MANAGE + CREATE CATALOG)."""
     obj = catalog_lookup(name)
@@ -174,20 +186,20 @@ def catalog_update(
     return obj
 
 
-def _rename_descendants(*, old_prefix: str, new_prefix: str, securable) -> None:
+def _rename_descendants(*, old_prefix: str, new_prefix: str, securable: Node) -> None:
     """Keep the denormalized full names below a renamed securable in step: one UPDATE per
     securable type registered below it (catalog/securables.py)."""
     tail = Substr("full_name", len(old_prefix) + 1)
     for kind in securables.kinds():
         path = securables.path_to(kind.type, securable.securable_type)
         if path is not None:
-            kind.model.objects.filter(**{path: securable}).update(
+            kind.model._default_manager.filter(**{path: securable}).update(
                 full_name=Concat(Value(new_prefix), tail)
             )
 
 
 @governed("catalog.delete")
-def catalog_delete(*, actor: Actor, name, force: bool = False) -> None:
+def catalog_delete(*, actor: Actor, name: object, force: bool = False) -> None:
     """Delete a catalog (MANAGE); a non-empty one only with force."""
     obj = catalog_lookup(name)
     authz.require(actor, Privilege.MANAGE, obj)
@@ -204,7 +216,14 @@ def catalog_delete(*, actor: Actor, name, force: bool = False) -> None:
 
 
 @governed("schema.create")
-def schema_create(*, actor: Actor, catalog_name, name, comment=None, properties=None) -> Schema:
+def schema_create(
+    *,
+    actor: Actor,
+    catalog_name: object,
+    name: object,
+    comment: object = None,
+    properties: object = None,
+) -> Schema:
     """Create a schema; needs USE CATALOG and CREATE SCHEMA on the catalog."""
     catalog = catalog_lookup(catalog_name)
     authz.require(actor, Privilege.CREATE_SCHEMA, catalog)
@@ -224,7 +243,13 @@ def schema_create(*, actor: Actor, catalog_name, name, comment=None, properties=
 
 @governed("schema.update")
 def schema_update(
-    *, actor: Actor, full_name, new_name=None, comment=None, properties=None, owner=None
+    *,
+    actor: Actor,
+    full_name: object,
+    new_name: object = None,
+    comment: object = None,
+    properties: object = None,
+    owner: object = None,
 ) -> Schema:
     obj = schema_lookup(full_name)
     authz.require_visible(actor, obj)
@@ -255,7 +280,7 @@ def schema_update(
 
 
 @governed("schema.delete")
-def schema_delete(*, actor: Actor, full_name, force: bool = False) -> None:
+def schema_delete(*, actor: Actor, full_name: object, force: bool = False) -> None:
     obj = schema_lookup(full_name)
     authz.require(actor, Privilege.MANAGE, obj)
     count = obj.models.count()
@@ -271,7 +296,9 @@ def schema_delete(*, actor: Actor, full_name, force: bool = False) -> None:
 
 
 @governed("permissions.update")
-def permissions_update(*, actor: Actor, securable_type, full_name, changes) -> list:
+def permissions_update(
+    *, actor: Actor, securable_type: object, full_name: object, changes: object
+) -> list[Assignment]:
     """Grant and revoke (UC's PATCH body); needs MANAGE on the securable."""
     securable = securable_lookup(securable_type, full_name)
     authz.require(actor, Privilege.MANAGE, securable)
@@ -280,7 +307,7 @@ def permissions_update(*, actor: Actor, securable_type, full_name, changes) -> l
     if len(changes) > 1000:
         raise InvalidParameter("At most 1000 changes per request.")
     grantable = GRANTABLE[SecurableType(securable.securable_type)]
-    applied = []
+    applied: list[dict[str, Any]] = []
     for change in changes:
         if not isinstance(change, dict):
             raise InvalidParameter("Each change must be an object.")
@@ -303,7 +330,7 @@ def permissions_update(*, actor: Actor, securable_type, full_name, changes) -> l
     return assignments_of(securable)
 
 
-def _privileges(raw, grantable, securable) -> list[Privilege]:
+def _privileges(raw: object, grantable: frozenset[Privilege], securable: Node) -> list[Privilege]:
     if raw is None:
         return []
     if not isinstance(raw, list) or len(raw) > 50:
