@@ -114,8 +114,10 @@ def scim_exception_handler(exc, context) -> Response:
     if isinstance(exc, drf_exceptions.APIException):
         status, scim_type = _drf_status(exc)
         response = scim_error_response(status, _drf_detail(exc), scim_type)
-        if isinstance(exc, drf_exceptions.Throttled) and exc.wait:
-            response["Retry-After"] = str(int(exc.wait))
+        # DRF sets Throttled.wait in __init__; its stubs leave the attribute out.
+        wait = getattr(exc, "wait", None) if isinstance(exc, drf_exceptions.Throttled) else None
+        if wait:
+            response["Retry-After"] = str(int(wait))
         return response
     logger.exception("Unhandled error in %s", context.get("view"))
     return scim_error_response(500, "Internal error.")
