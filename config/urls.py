@@ -2,6 +2,7 @@
 
 from django.contrib import admin
 from django.urls import include, path, re_path
+from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from core import views as core_views
@@ -37,7 +38,8 @@ urlpatterns = [
     ),
     path("admin/", admin.site.urls),
     path("console/", include("console.urls")),
-    re_path(r"^api/.*$", core_views.api_not_found),
+    # Any method, a session cookie or not: the JSON 404, never Django's CSRF page.
+    re_path(r"^api/.*$", csrf_exempt(core_views.api_not_found)),
 ]
 
 handler404 = "core.views.not_found"

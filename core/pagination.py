@@ -32,12 +32,12 @@ def page_size(
     """The one check of a page size (`max_results`) for every door; returns the size to use.
 
     An integer (JSON number or decimal string) from 1 to 2^63-1; anything else (-1, 0, 2^63,
-    1.5, "ten", true) is INVALID_PARAMETER_VALUE with the same message at every door. A valid
+    1.5, "ten", "", true) is INVALID_PARAMETER_VALUE with the same message at every door. A valid
     size above `maximum` is clamped to it (UC: "the minimum of this value and a server
     configured value"). Unity Catalog alone gives 0 a meaning, "let the server choose"
     (`zero_means_default`); its clients send it.
     """
-    if raw is None or raw == "":
+    if raw is None:
         return default
     least = 0 if zero_means_default else 1
     if isinstance(raw, str) and _DIGITS.fullmatch(raw):

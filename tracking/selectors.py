@@ -578,7 +578,7 @@ def logged_model_search(
     """Active logged models of the given experiments that the actor may read and that match
     the filter."""
     ids = _experiment_ids(experiment_ids)
-    if datasets:
+    if datasets not in (None, []):  # {} or "" is not an empty list either
         raise InvalidParameter("Filtering logged models by datasets is not supported.")
     clauses = search.parse_filter(filter)
     terms = _model_order(order_by)

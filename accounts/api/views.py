@@ -1,6 +1,6 @@
 """Native API for one's own API tokens: list, issue (shown once), revoke."""
 
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -32,15 +32,32 @@ class TokenOutputSerializer(serializers.ModelSerializer):
         ]
 
 
+class IssuedTokenOutputSerializer(TokenOutputSerializer):
+    """The new token, with its secret (shown this once)."""
+
+    token = serializers.CharField(read_only=True)
+
+    class Meta(TokenOutputSerializer.Meta):
+        fields = [*TokenOutputSerializer.Meta.fields, "token"]
+
+
 class TokensView(APIView):
     permission_classes = [IsAuthenticatedPrincipal]
 
-    @extend_schema(responses=TokenOutputSerializer(many=True), operation_id="tokens_list")
+    # The answer is an object, so it can grow (a page token) without breaking clients.
+    @extend_schema(
+        responses=inline_serializer("TokenList", {"tokens": TokenOutputSerializer(many=True)}),
+        operation_id="tokens_list",
+    )
     def get(self, request):
         tokens = ApiToken.objects.filter(user=request.user).order_by("-created_at")[:1000]
         return Response({"tokens": TokenOutputSerializer(tokens, many=True).data})
 
-    @extend_schema(request=TokenInputSerializer, responses=dict, operation_id="tokens_issue")
+    @extend_schema(
+        request=TokenInputSerializer,
+        responses={201: IssuedTokenOutputSerializer},
+        operation_id="tokens_issue",
+    )
     def post(self, request):
         data = validated(TokenInputSerializer, json_body(request))
         token, raw = api_token_issue(
@@ -56,7 +73,7 @@ class TokensView(APIView):
 class TokenDetailView(APIView):
     permission_classes = [IsAuthenticatedPrincipal]
 
-    @extend_schema(responses=dict, operation_id="tokens_revoke")
+    @extend_schema(responses=TokenOutputSerializer, operation_id="tokens_revoke")
     def delete(self, request, token_id: int):
         token = api_token_revoke(actor=actor_from_request(request), token_id=token_id)
         return Response(TokenOutputSerializer(token).data)

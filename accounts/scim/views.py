@@ -39,6 +39,7 @@ from accounts.scim.schema import (
     schema_document,
     service_provider_config,
 )
+from core.openapi import ScimErrorSerializer
 
 ALWAYS_RETURNED = {"id", "schemas"}
 
@@ -47,6 +48,7 @@ class ScimView(APIView):
     """SCIM media types and error format for every SCIM endpoint."""
 
     permission_classes = [IsMetastoreAdmin]
+    error_serializer = ScimErrorSerializer  # the OpenAPI document's error body for this door
     parser_classes = [ScimJSONParser, JSONParser]
     renderer_classes = [ScimJSONRenderer]
     content_negotiation_class = ScimContentNegotiation

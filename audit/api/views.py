@@ -1,6 +1,6 @@
 """GET /api/v1/audit-events: the audit trail for admins, filtered and paginated."""
 
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -10,6 +10,7 @@ from audit.models import AuditEvent
 from audit.selectors import audit_event_search
 from core.api import query_one
 from core.errors import InvalidParameter
+from core.openapi import PAGE_PARAMETERS
 from core.pagination import decode_token, encode_token, page_size
 
 
@@ -40,9 +41,14 @@ class AuditEventsView(APIView):
     permission_classes = [IsMetastoreAdmin]
 
     @extend_schema(
-        parameters=[OpenApiParameter(name, str) for name in FILTERS]
-        + [OpenApiParameter("max_results", int), OpenApiParameter("page_token", str)],
-        responses=AuditEventOutputSerializer(many=True),
+        parameters=[OpenApiParameter(name, str) for name in FILTERS] + PAGE_PARAMETERS,
+        responses=inline_serializer(
+            "AuditEventPage",
+            {
+                "events": AuditEventOutputSerializer(many=True),
+                "next_page_token": serializers.CharField(allow_null=True),
+            },
+        ),
         operation_id="audit_events_list",
     )
     def get(self, request):

@@ -565,7 +565,7 @@ def test_a_forged_page_token_reveals_nothing(world, api_as, make_user, tree):
         assert models["registered_models"] == []
 
 
-@pytest.mark.parametrize("value,count", [("0", 2), ("100000", 2), ("", 2), ("1", 1)])
+@pytest.mark.parametrize("value,count", [("0", 2), ("100000", 2), ("1", 1)])
 def test_max_results_is_clamped(admin, value, count):
     # 0 is Unity Catalog's "let the server choose"; negative sizes are refused (below).
     response = admin.get(f"{UC}/catalogs?max_results={value}")
@@ -576,7 +576,7 @@ def test_max_results_is_clamped(admin, value, count):
 
 
 def test_max_results_must_be_an_integer(admin):
-    for value in ["abc", "1.5", "1e3", "0x10", "%00", "ten", "-1", str(2**63), "+5", " 5"]:
+    for value in ["abc", "1.5", "1e3", "0x10", "%00", "ten", "-1", str(2**63), "+5", " 5", ""]:
         for path in LISTS:
             response = admin.get(f"{path}max_results={value}")
             assert_error(response, 400, "INVALID_PARAMETER_VALUE", where=(path, value))

@@ -11,14 +11,12 @@ from catalog import selectors, services
 from catalog.api.uc import serializers as s
 from core.api import json_body, query_bool, query_one, validated
 from core.errors import InvalidParameter
+from core.openapi import UC_PAGE_PARAMETERS
 from core.pagination import uc_page_size
 from registry import selectors as model_selectors
 from registry import services as model_services
 
-PAGE_PARAMS = [
-    OpenApiParameter("max_results", int, description="Page size (clamped to 1..1000)."),
-    OpenApiParameter("page_token", str, description="Opaque token from next_page_token."),
-]
+PAGE_PARAMS = UC_PAGE_PARAMETERS
 FORCE = [OpenApiParameter("force", bool, description="Delete even if not empty.")]
 
 

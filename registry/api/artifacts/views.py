@@ -10,6 +10,14 @@ from __future__ import annotations
 import io
 
 from django.http import FileResponse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    inline_serializer,
+)
+from rest_framework import serializers
 from rest_framework.parsers import BaseParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -29,17 +37,40 @@ class RawBodyParser(BaseParser):
         return stream
 
 
+EMPTY_ANSWER = inline_serializer("MlflowArtifactEmpty", {})
+
+
 class ArtifactProxyBase(APIView):
     """Authenticated principals only; each path is authorized by the service."""
 
     permission_classes = [IsAuthenticatedPrincipal]
-    # MLflow's protocol, not part of Steward's OpenAPI document.
-    schema = None
 
 
 class ArtifactListView(ArtifactProxyBase):
     """GET ?path=<dir>: {"files": [{"path", "is_dir", "file_size"}]}, or {} when empty."""
 
+    @extend_schema(
+        summary="List the files under an artifact directory",
+        operation_id="mlflow_artifacts_list",
+        tags=["mlflow artifacts"],
+        parameters=[OpenApiParameter("path", str)],
+        responses=inline_serializer(
+            "MlflowArtifactList",
+            {
+                "files": serializers.ListField(
+                    child=inline_serializer(
+                        "MlflowArtifactFile",
+                        {
+                            "path": serializers.CharField(),
+                            "is_dir": serializers.BooleanField(),
+                            "file_size": serializers.IntegerField(required=False),
+                        },
+                    ),
+                    required=False,
+                )
+            },
+        ),
+    )
     def get(self, request):
         files = artifact_proxy.artifact_list(
             actor=actor_from_request(request), path=query_one(request, "path")
@@ -63,6 +94,14 @@ class ArtifactView(ArtifactProxyBase):
 
     parser_classes = [RawBodyParser]
 
+    @extend_schema(
+        summary="Download an artifact file",
+        operation_id="mlflow_artifacts_download",
+        tags=["mlflow artifacts"],
+        responses={
+            (200, "application/octet-stream"): OpenApiResponse(OpenApiTypes.BINARY),
+        },
+    )
     def get(self, request, artifact_path: str):
         handle, filename = artifact_proxy.artifact_open(
             actor=actor_from_request(request), path=artifact_path
@@ -72,6 +111,13 @@ class ArtifactView(ArtifactProxyBase):
         response["X-Content-Type-Options"] = "nosniff"
         return response
 
+    @extend_schema(
+        summary="Upload an artifact file (replacing; a READY version's files answer 409)",
+        operation_id="mlflow_artifacts_upload",
+        tags=["mlflow artifacts"],
+        request={"application/octet-stream": OpenApiTypes.BINARY},
+        responses=EMPTY_ANSWER,
+    )
     def put(self, request, artifact_path: str):
         length = _content_length(request)
         body = request.data  # the raw stream, or {} when there is no body
@@ -84,6 +130,12 @@ class ArtifactView(ArtifactProxyBase):
         )
         return Response({})
 
+    @extend_schema(
+        summary="Delete an artifact file or directory",
+        operation_id="mlflow_artifacts_delete",
+        tags=["mlflow artifacts"],
+        responses=EMPTY_ANSWER,
+    )
     def delete(self, request, artifact_path: str):
         artifact_proxy.artifact_delete(actor=actor_from_request(request), path=artifact_path)
         return Response({})

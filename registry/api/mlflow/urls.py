@@ -3,6 +3,7 @@ tracking door). Paths have no trailing slash, as the MLflow client calls them.""
 
 from django.urls import path
 
+from registry.api.mlflow import openapi  # noqa: F401  (describes the views in the OpenAPI document)
 from registry.api.mlflow import views as v
 
 urlpatterns = [

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -10,6 +10,7 @@ from rest_framework.views import APIView
 from accounts.permissions import IsAuthenticatedPrincipal, actor_from_request
 from core.api import StrictCharField, epoch_ms, json_body, query_one, validated
 from core.errors import InvalidParameter
+from core.openapi import UC_PAGE_PARAMETERS
 from core.pagination import uc_page_size
 from registry import selectors, services
 from registry.services.credentials import model_version_credentials
@@ -95,7 +96,7 @@ class VersionsCreateView(UCView):
 
 class VersionsListView(UCView):
     @extend_schema(
-        parameters=[OpenApiParameter("max_results", int), OpenApiParameter("page_token", str)],
+        parameters=UC_PAGE_PARAMETERS,
         responses=dict,
         operation_id="uc_list_versions",
     )

@@ -15,12 +15,11 @@ from rest_framework.views import APIView
 
 from accounts.permissions import IsAuthenticatedPrincipal, actor_from_request
 from core.api import json_body, query_one, validated
+from core.openapi import PAGE_PARAMETERS
 from registry import services
 from registry.api.v1 import serializers as s
 from registry.models import PromotionRequest
 from registry.selectors import promotions as selectors
-
-PAGE_PARAMETERS = [OpenApiParameter("max_results", int), OpenApiParameter("page_token", str)]
 
 
 class V1View(APIView):

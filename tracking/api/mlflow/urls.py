@@ -7,6 +7,7 @@ explicit permission policy (the route contract test checks it).
 from django.urls import path
 
 from accounts.permissions import IsAuthenticatedPrincipal
+from tracking.api.mlflow import openapi  # noqa: F401  (describes the views in the OpenAPI document)
 from tracking.api.mlflow import views as v
 
 

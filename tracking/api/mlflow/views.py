@@ -24,8 +24,6 @@ class MlflowView(TrackingView):
     """Base of the door: authenticated principals only; objects are checked by services."""
 
     permission_classes = [IsAuthenticatedPrincipal]
-    # MLflow's protocol, not part of Steward's OpenAPI document.
-    schema = None
 
     def actor(self):
         return actor_from_request(self.request)

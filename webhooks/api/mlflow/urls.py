@@ -4,6 +4,7 @@ and tracking doors; none of their routes starts with `webhooks`)."""
 from django.urls import path
 
 from accounts.permissions import IsAuthenticatedPrincipal
+from webhooks.api.mlflow import openapi  # noqa: F401  (describes the views in the OpenAPI document)
 from webhooks.api.mlflow import views as v
 
 

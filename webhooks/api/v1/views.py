@@ -12,11 +12,10 @@ from rest_framework.views import APIView
 
 from accounts.permissions import IsAuthenticatedPrincipal, actor_from_request
 from core.api import json_body, query_one, validated
+from core.openapi import PAGE_PARAMETERS
 from webhooks import selectors, services
 from webhooks.api.v1 import serializers as s
 from webhooks.models import WebhookDelivery
-
-PAGE_PARAMETERS = [OpenApiParameter("max_results", int), OpenApiParameter("page_token", str)]
 
 
 class V1WebhookView(APIView):
