@@ -22,7 +22,7 @@ from accounts.principals import group_closure, is_admin
 from audit.governance import governed
 from audit.services import audit_event_write
 from core.actor import Actor
-from core.errors import AlreadyExists, InvalidParameter, NotFound, PermissionDenied
+from core.errors import AlreadyExists, Denial, InvalidParameter, NotFound, PermissionDenied
 
 TOKEN_PREFIX = "stw_"
 
@@ -163,10 +163,10 @@ def _require_principal_admin(actor: Actor, what: str, name: str) -> None:
     if isinstance(actor, SystemActor):
         return
     if actor.read_only or not is_admin(actor):
-        exc = PermissionDenied(f"Only metastore admins create {what}s.")
-        securable_type = "group" if what == "group" else "user"
-        exc.denied = {"securable_type": securable_type, "securable": name}  # type: ignore[attr-defined]
-        raise exc
+        raise PermissionDenied(
+            f"Only metastore admins create {what}s.",
+            denied=Denial("group" if what == "group" else "user", name),
+        )
 
 
 def _audit_create(

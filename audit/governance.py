@@ -17,6 +17,7 @@ from django.db import transaction
 
 from audit.services import audit_event_write
 from core.actor import Actor
+from core.errors import StewardError
 
 _depth: ContextVar[int] = ContextVar("steward_service_depth", default=0)
 _request_id: ContextVar[str | None] = ContextVar("steward_request_id", default=None)
@@ -82,16 +83,21 @@ def governed(action: str, *, atomic: bool = True) -> Callable[[Callable[P, R]], 
                             return call(*args, actor=actor, **kwargs)
                     return call(*args, actor=actor, **kwargs)
             except Exception as exc:
-                denied = getattr(exc, "denied", None)
-                if denied and _depth.get() == 1 and not getattr(exc, "audited", False):
-                    exc.audited = True  # type: ignore[attr-defined]
+                if (
+                    isinstance(exc, StewardError)
+                    and exc.denied is not None
+                    and _depth.get() == 1
+                    and not exc.audited
+                ):
+                    exc.audited = True
+                    denied = exc.denied
                     audit_event_write(
                         actor=actor,
                         action=action,
                         outcome="DENIED",
-                        securable_type=denied.get("securable_type", ""),
-                        securable=denied.get("securable", ""),
-                        details={"reason": getattr(exc, "message", str(exc)), **denied},
+                        securable_type=denied.securable_type,
+                        securable=denied.securable,
+                        details={"reason": exc.message, **denied.details()},
                     )
                 raise
             finally:

@@ -39,7 +39,7 @@ from catalog.models import Catalog, Metastore, Schema, Securable
 from catalog.privileges import APPLICABLE, READ_PRIVILEGES, Privilege, SecurableType
 from catalog.securables import Node
 from core.actor import Actor
-from core.errors import NotFound, PermissionDenied
+from core.errors import Denial, NotFound, PermissionDenied, StewardError
 
 ALL = Privilege.ALL_PRIVILEGES
 
@@ -238,7 +238,7 @@ def require(actor: Actor, privilege: Privilege, securable: Node) -> None:
         return
     type_label = str(securable.securable_type).replace("_", " ")
     if not can_see(actor, securable):
-        exc: Exception = NotFound(
+        exc: StewardError = NotFound(
             f"{type_label.capitalize()} '{securable.full_name}' does not exist."
         )
     elif actor.read_only and privilege not in READ_PRIVILEGES:
@@ -250,24 +250,17 @@ def require(actor: Actor, privilege: Privilege, securable: Node) -> None:
         exc = PermissionDenied(
             f"User '{actor.username}' does not have {privilege.value} on {type_label} '{shown}'."
         )
-    exc.denied = {  # type: ignore[attr-defined]
-        "securable_type": str(securable.securable_type),
-        "securable": securable.full_name,
-        "privilege": privilege.value,
-    }
+    exc.denied = Denial(str(securable.securable_type), securable.full_name, privilege.value)
     raise exc
 
 
 def require_visible(actor: Actor, securable: Node) -> None:
     if not can_see(actor, securable):
         type_label = str(securable.securable_type).replace("_", " ")
-        exc = NotFound(f"{type_label.capitalize()} '{securable.full_name}' does not exist.")
-        exc.denied = {  # type: ignore[attr-defined]
-            "securable_type": str(securable.securable_type),
-            "securable": securable.full_name,
-            "privilege": "BROWSE",
-        }
-        raise exc
+        raise NotFound(
+            f"{type_label.capitalize()} '{securable.full_name}' does not exist.",
+            denied=Denial(str(securable.securable_type), securable.full_name, "BROWSE"),
+        )
 
 
 # --- visibility of lists -------------------------------------------------------------------

@@ -19,7 +19,7 @@ from catalog.models import Catalog, Metastore, Schema, Securable
 from catalog.privileges import Privilege, SecurableType, parse_securable_type
 from catalog.securables import Node
 from core.actor import Actor
-from core.errors import InvalidParameter, NotFound, PermissionDenied
+from core.errors import Denial, InvalidParameter, NotFound, PermissionDenied
 from core.names import canonical_name, split_full_name
 from core.pagination import page
 from core.rows import Part, build, fetch_one, select_list
@@ -255,13 +255,10 @@ def effective_permissions(
     if principal in (None, "", actor.username):
         return _effective_for(actor.user, securable)
     if not authz.check(actor, Privilege.MANAGE, securable):
-        exc = PermissionDenied("Asking about another principal needs MANAGE on the securable.")
-        exc.denied = {  # type: ignore[attr-defined]
-            "securable_type": str(securable.securable_type),
-            "securable": securable.full_name,
-            "privilege": "MANAGE",
-        }
-        raise exc
+        raise PermissionDenied(
+            "Asking about another principal needs MANAGE on the securable.",
+            denied=Denial(str(securable.securable_type), securable.full_name, "MANAGE"),
+        )
     return _effective_for(principal_by_name(principal), securable)
 
 

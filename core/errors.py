@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
@@ -54,16 +55,40 @@ STATUS = {
 }
 
 
+@dataclass(frozen=True)
+class Denial:
+    """What an attempt was refused on (a securable, a promotion request, a webhook ...) and the
+    privilege it lacked: the audit event of the denied attempt records it
+    (audit.governance.governed)."""
+
+    securable_type: str
+    securable: str
+    privilege: str = ""
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    def details(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"securable_type": self.securable_type, "securable": self.securable}
+        if self.privilege:
+            out["privilege"] = self.privilege
+        return {**out, **self.extra}
+
+
 class StewardError(Exception):
-    """A failure with an error code; raised by services and selectors, rendered by the doors."""
+    """A failure with an error code; raised by services and selectors, rendered by the doors.
+    A refusal by the authorization rules carries its `denied` (audited once, `audited`)."""
 
     code: ErrorCode = ErrorCode.INTERNAL_ERROR
+    denied: Denial | None = None
+    audited: bool = False
 
-    def __init__(self, message: str, *, code: ErrorCode | None = None):
+    def __init__(
+        self, message: str, *, code: ErrorCode | None = None, denied: Denial | None = None
+    ):
         super().__init__(message)
         self.message = message
         if code is not None:
             self.code = code
+        self.denied = denied
 
     @property
     def status(self) -> int:

@@ -38,7 +38,7 @@ from audit.services import audit_event_write
 from catalog import authz
 from catalog.models import Catalog, Schema
 from core.actor import Actor
-from core.errors import InvalidParameter, NotFound
+from core.errors import Denial, InvalidParameter, NotFound
 from lineage import naming
 from lineage.models import LineageEdge, LineageNode
 
@@ -82,13 +82,10 @@ def clean_direction(value, default: str = "both") -> str:
 
 
 def _missing(node_id: str) -> NotFound:
-    exc = NotFound(f"Lineage node '{node_id[:300]}' does not exist.")
-    exc.denied = {  # type: ignore[attr-defined]
-        "securable_type": "lineage_node",
-        "securable": node_id[:300],
-        "privilege": "BROWSE",
-    }
-    return exc
+    return NotFound(
+        f"Lineage node '{node_id[:300]}' does not exist.",
+        denied=Denial("lineage_node", node_id[:300], "BROWSE"),
+    )
 
 
 def node_lookup(node_id) -> LineageNode:

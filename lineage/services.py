@@ -32,7 +32,7 @@ from catalog.models import Catalog, Schema
 from catalog.privileges import Privilege
 from catalog.selectors import catalog_lookup, schema_lookup
 from core.actor import Actor
-from core.errors import InvalidParameter, PermissionDenied, StewardError
+from core.errors import Denial, InvalidParameter, PermissionDenied, StewardError
 from lineage import naming
 from lineage.models import LineageEdge, LineageNode
 from lineage.openlineage import (
@@ -397,13 +397,10 @@ def _add_event(graph: _Graph, event: Event) -> str:
 
 def _require_write(actor: Actor) -> None:
     if actor.read_only:
-        exc = PermissionDenied("This token is read-only; ingesting lineage needs a write token.")
-        exc.denied = {  # type: ignore[attr-defined]
-            "securable_type": "lineage",
-            "securable": "",
-            "privilege": "INGEST",
-        }
-        raise exc
+        raise PermissionDenied(
+            "This token is read-only; ingesting lineage needs a write token.",
+            denied=Denial("lineage", "", "INGEST"),
+        )
 
 
 def _store(actor: Actor, events: list[Event]) -> tuple[list[str], dict[str, Any]]:
@@ -532,16 +529,15 @@ def lineage_event_batch_ingest(*, actor: Actor, body: Any) -> BatchOutcome:
                 _check_links(actor, event)
         except StewardError as exc:
             failed.append(_failure(index, exc))
-            denied = getattr(exc, "denied", None)
-            if denied:
+            if exc.denied is not None:
                 audits.append(
                     {
                         "actor": actor,
                         "action": "lineage.ingest",
                         "outcome": "DENIED",
-                        "securable_type": denied.get("securable_type", ""),
-                        "securable": denied.get("securable", ""),
-                        "details": {"reason": exc.message, "index": index, **denied},
+                        "securable_type": exc.denied.securable_type,
+                        "securable": exc.denied.securable,
+                        "details": {"reason": exc.message, "index": index, **exc.denied.details()},
                     }
                 )
             continue

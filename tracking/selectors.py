@@ -27,7 +27,7 @@ from audit.governance import governed
 from catalog import authz
 from core import rows
 from core.actor import Actor
-from core.errors import InvalidParameter, NotFound, PermissionDenied
+from core.errors import Denial, InvalidParameter, NotFound, PermissionDenied, StewardError
 from core.pagination import INT64_MAX, decode_token, encode_token, page_size
 from tracking import search, validation
 from tracking.models import (
@@ -87,12 +87,8 @@ def experiment_level(actor: Actor, experiment: Experiment) -> int:
     return max((LEVEL_RANK[level] for level in levels.values_list("level", flat=True)), default=0)
 
 
-def _denied(exc: Exception, securable_type: str, securable: str, need: int) -> Exception:
-    exc.denied = {  # type: ignore[attr-defined]
-        "securable_type": securable_type,
-        "securable": securable,
-        "privilege": LEVEL_NAME[need],
-    }
+def _denied(exc: StewardError, securable_type: str, securable: str, need: int) -> StewardError:
+    exc.denied = Denial(securable_type, securable, LEVEL_NAME[need])
     return exc
 
 

@@ -19,7 +19,7 @@ from accounts.selectors import principal_by_name, principal_name
 from audit.governance import governed
 from audit.services import audit_event_write
 from core.actor import Actor
-from core.errors import AlreadyExists, InvalidParameter, NotFound, PermissionDenied
+from core.errors import AlreadyExists, Denial, InvalidParameter, NotFound, PermissionDenied
 from lineage import services as lineage_services
 from tracking import validation as v
 from tracking.models import (
@@ -94,8 +94,7 @@ def _require_writer(actor: Actor, action_target: str) -> None:
         exc = PermissionDenied("This token is read-only.")
     else:
         return
-    denied = {"securable_type": "experiment", "securable": action_target[:300]}
-    exc.denied = denied  # type: ignore[attr-defined]
+    exc.denied = Denial("experiment", action_target[:300])
     raise exc
 
 

@@ -59,7 +59,7 @@ from catalog.privileges import Privilege, SecurableType
 from catalog.selectors import metastore, securable_lookup
 from catalog.services import audit_write
 from core.actor import Actor
-from core.errors import InvalidParameter, NotFound
+from core.errors import Denial, InvalidParameter, NotFound
 from core.queue import enqueue
 from webhooks import crypto, net, signing
 from webhooks import events as event_names
@@ -254,13 +254,10 @@ def webhook_lookup(actor: Actor, webhook_id, *, write: bool = False, lock: bool 
         qs = qs.select_for_update(of=("self",))
     hook = qs.filter(pk=key).first()
     if hook is None or not authz.holds(actor, Privilege.MANAGE, _scope_target(hook)):
-        exc = NotFound(f"Webhook {key} does not exist.")
-        exc.denied = {  # type: ignore[attr-defined]
-            "securable_type": "webhook",
-            "securable": str(key),
-            "privilege": str(Privilege.MANAGE),
-        }
-        raise exc
+        raise NotFound(
+            f"Webhook {key} does not exist.",
+            denied=Denial("webhook", str(key), str(Privilege.MANAGE)),
+        )
     if write:
         authz.require(actor, Privilege.MANAGE, _scope_target(hook))
     return hook

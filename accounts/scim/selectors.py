@@ -21,7 +21,7 @@ from accounts.scim.schema import DEFAULT_COUNT, GROUP_URN, MAX_RESULTS, USER_URN
 from audit.governance import governed
 from audit.models import AuditEvent
 from core.actor import Actor
-from core.errors import PermissionDenied
+from core.errors import Denial, PermissionDenied
 
 
 def scim_require_admin(
@@ -35,9 +35,7 @@ def scim_require_admin(
         if is_admin(actor)
         else "Only metastore admins may manage users and groups through SCIM."
     )
-    exc = PermissionDenied(reason)
-    exc.denied = {"securable_type": securable_type, "securable": securable}  # type: ignore[attr-defined]
-    raise exc
+    raise PermissionDenied(reason, denied=Denial(securable_type, securable))
 
 
 def _user_id_q(value: str) -> Q:

@@ -29,6 +29,7 @@ from catalog.services import audit_write
 from core.actor import Actor
 from core.errors import (
     AlreadyExists,
+    Denial,
     ErrorCode,
     FailedPrecondition,
     InvalidParameter,
@@ -95,12 +96,9 @@ def request_links(request: PromotionRequest) -> dict[str, str]:
 
 
 def _denied(exc: StewardError, request: PromotionRequest, need: str) -> StewardError:
-    exc.denied = {  # type: ignore[attr-defined]
-        "securable_type": "registered_model",
-        "securable": request.model.full_name,
-        "privilege": need,
-        "promotion_request": str(request.id),
-    }
+    exc.denied = Denial(
+        "registered_model", request.model.full_name, need, {"promotion_request": str(request.id)}
+    )
     return exc
 
 
@@ -415,13 +413,10 @@ def promotion_request_lookup(actor: Actor, request_id, *, lock: bool = False) ->
         .first()
     )
     if request is None or not _can_view(actor, request):
-        exc = NotFound(f"Promotion request {str(request_id)[:64]} does not exist.")
-        exc.denied = {  # type: ignore[attr-defined]
-            "securable_type": "promotion_request",
-            "securable": str(key),
-            "privilege": "VIEW",
-        }
-        raise exc
+        raise NotFound(
+            f"Promotion request {str(request_id)[:64]} does not exist.",
+            denied=Denial("promotion_request", str(key), "VIEW"),
+        )
     if lock:
         locked_model(request.model.full_name)
         request = (
@@ -735,13 +730,10 @@ def alias_break_glass(*, actor: Actor, full_name, alias, version, reason) -> Pro
     model = locked_model(full_name)
     authz.require_visible(actor, model)
     if not authz.is_admin(actor) or actor.read_only:
-        exc = PermissionDenied("Only metastore admins may use break-glass.")
-        exc.denied = {  # type: ignore[attr-defined]
-            "securable_type": "registered_model",
-            "securable": model.full_name,
-            "privilege": "BREAK GLASS",
-        }
-        raise exc
+        raise PermissionDenied(
+            "Only metastore admins may use break-glass.",
+            denied=Denial("registered_model", model.full_name, "BREAK GLASS"),
+        )
     name = clean_alias(alias)
     target = version_of(model, version)
     if (

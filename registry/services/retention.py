@@ -57,7 +57,7 @@ from catalog import authz, scoped
 from catalog.privileges import Privilege
 from catalog.services import audit_write
 from core.actor import Actor
-from core.errors import AlreadyExists, InvalidParameter, NotFound, PermissionDenied
+from core.errors import AlreadyExists, Denial, InvalidParameter, NotFound, PermissionDenied
 from registry import artifacts, retention, storage
 from registry.models import (
     LegalHold,
@@ -195,12 +195,12 @@ def _require_admin(actor: Actor, model: RegisteredModel, version) -> None:
         if authz.is_admin(actor)
         else "Only metastore admins may set or clear a legal hold."
     )
-    exc.denied = {  # type: ignore[attr-defined]
-        "securable_type": "registered_model",
-        "securable": model.full_name,
-        "privilege": "LEGAL HOLD",
-        **({"version": version} if version is not None else {}),
-    }
+    exc.denied = Denial(
+        "registered_model",
+        model.full_name,
+        "LEGAL HOLD",
+        {"version": version} if version is not None else {},
+    )
     raise exc
 
 
