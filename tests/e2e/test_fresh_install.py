@@ -126,6 +126,24 @@ def test_fresh_install_has_no_dev_extras(fresh_env):
     assert probe.returncode != 0
 
 
+def test_fresh_install_runs_tasks_eagerly_as_dev_up_does(fresh_env, tmp_path):
+    """`./dev up`'s default (eager Celery) also goes through kombu's transport on `.delay()`:
+    webhook deliveries and approval emails failed there too."""
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "VIRTUAL_ENV"))},
+        "DJANGO_SETTINGS_MODULE": "config.settings.embedded",
+        "DATABASE_URL": "",
+        "STEWARD_DATA_DIR": str(tmp_path / "data"),
+        "CELERY_TASK_ALWAYS_EAGER": "true",
+    }
+    code = SETUP + (
+        "from registry.tasks import expire_pending_versions\n"
+        "print('expired', expire_pending_versions.delay().get())\n"
+    )
+    out = _run([str(fresh_env / "python"), "-c", code], cwd=tmp_path, env=env, timeout=300)
+    assert "expired 1" in out
+
+
 def test_worker_from_fresh_install_runs_a_task_queued_on_redis(fresh_env, tmp_path):
     import redis
 
