@@ -10,7 +10,7 @@ class CatalogConfig(AppConfig):
         from auditlog.registry import auditlog
 
         from catalog import models
-        from catalog.privileges import SecurableType
+        from catalog.privileges import Privilege, SecurableType
         from catalog.securables import SecurableKind, register
 
         register(
@@ -31,6 +31,7 @@ class CatalogConfig(AppConfig):
                 models.CatalogGroupGrant,
                 label="Catalog",
                 name_field="name",
+                create_privilege=Privilege.CREATE_CATALOG,
             )
         )
         register(
@@ -42,6 +43,7 @@ class CatalogConfig(AppConfig):
                 label="Schema",
                 parent=SecurableType.CATALOG,
                 parent_field="catalog",
+                create_privilege=Privilege.CREATE_SCHEMA,
             )
         )
         for model in (

@@ -14,7 +14,7 @@ from typing import Any, Protocol
 
 from django.db import models
 
-from catalog.privileges import SecurableType
+from catalog.privileges import Privilege, SecurableType
 
 
 class Node(Protocol):
@@ -44,6 +44,8 @@ class SecurableKind:
     parent: SecurableType | None = None  # the securable type above it in the tree
     parent_field: str = ""  # the foreign key to that parent
     name_field: str = "full_name"  # the unique column holding its full dotted name
+    # What creating one (and so renaming one) needs on its parent (the metastore at the top).
+    create_privilege: Privilege | None = None
 
 
 _KINDS: dict[SecurableType, SecurableKind] = {}

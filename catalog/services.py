@@ -3,7 +3,7 @@ transaction (the `governed` wrapper)."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeVar
 
 from django.db import IntegrityError, transaction
 from django.db.models import Value
@@ -148,6 +148,54 @@ def catalog_create(
     return obj
 
 
+_S = TypeVar("_S", bound=Securable)
+
+
+def securable_update(
+    *,
+    actor: Actor,
+    obj: _S,
+    new_name: object = None,
+    comment: object = None,
+    properties: object = None,
+    owner: object = None,
+    metadata_privilege: Privilege,
+) -> _S:
+    """The one update of a catalog, schema or registered model: comment and properties need
+    `metadata_privilege`, the owner MANAGE, a new name MANAGE and the create privilege on the
+    parent (CREATE CATALOG on the metastore for a catalog); the full names below follow. No
+    change, no stamp and no audit event. Called inside the caller's governed transaction."""
+    authz.require_visible(actor, obj)
+    changes = apply_updates(
+        actor=actor,
+        obj=obj,
+        comment=comment,
+        properties=properties,
+        owner=owner,
+        metadata_privilege=metadata_privilege,
+    )
+    kind = securables.kind(obj.securable_type)
+    if new_name is not None and canonical_name(new_name, field="new_name") != obj.name:
+        parent = getattr(obj, kind.parent_field) if kind.parent is not None else metastore()
+        authz.require(actor, Privilege.MANAGE, obj)
+        if kind.create_privilege is not None:
+            authz.require(actor, kind.create_privilege, parent)
+        old = obj.full_name
+        obj.name = canonical_name(new_name, field="new_name")
+        new = obj.name if kind.parent is None else f"{parent.full_name}.{obj.name}"
+        setattr(obj, kind.name_field, new)  # the unique name column: full_name, or name
+        if kind.model._default_manager.filter(**{kind.name_field: new}).exists():
+            raise AlreadyExists(f"{kind.label} '{new}' already exists.")
+        _rename_descendants(old_prefix=old, new_prefix=new, securable=obj)
+        changes["name"] = {"from": old, "to": new}
+    if not changes:
+        return obj  # nothing to change: no stamp, no audit event
+    stamp(obj, actor)
+    save_existing(obj, kind.label)
+    audit_write(actor, f"{obj.securable_type}.update", obj, changes)
+    return obj
+
+
 @governed("catalog.update")
 def catalog_update(
     *,
@@ -159,31 +207,15 @@ def catalog_update(
     owner: object = None,
 ) -> Catalog:
     """Change comment/properties (MANAGE), owner (MANAGE) or name (MANAGE + CREATE CATALOG)."""
-    obj = catalog_lookup(name)
-    authz.require_visible(actor, obj)
-    changes = apply_updates(
+    return securable_update(
         actor=actor,
-        obj=obj,
+        obj=catalog_lookup(name),
+        new_name=new_name,
         comment=comment,
         properties=properties,
         owner=owner,
         metadata_privilege=Privilege.MANAGE,
     )
-    if new_name is not None and canonical_name(new_name, field="new_name") != obj.name:
-        authz.require(actor, Privilege.MANAGE, obj)
-        authz.require(actor, Privilege.CREATE_CATALOG, metastore())
-        old = obj.name
-        obj.name = canonical_name(new_name, field="new_name")
-        if Catalog.objects.filter(name=obj.name).exists():
-            raise AlreadyExists(f"Catalog '{obj.name}' already exists.")
-        _rename_descendants(old_prefix=old, new_prefix=obj.name, securable=obj)
-        changes["name"] = {"from": old, "to": obj.name}
-    if not changes:
-        return obj  # nothing to change: no stamp, no audit event
-    stamp(obj, actor)
-    save_existing(obj, "Catalog")
-    audit_write(actor, "catalog.update", obj, changes)
-    return obj
 
 
 def _rename_descendants(*, old_prefix: str, new_prefix: str, securable: Node) -> None:
@@ -251,32 +283,16 @@ def schema_update(
     properties: object = None,
     owner: object = None,
 ) -> Schema:
-    obj = schema_lookup(full_name)
-    authz.require_visible(actor, obj)
-    changes = apply_updates(
+    """Change comment/properties (MANAGE), owner (MANAGE) or name (MANAGE + CREATE SCHEMA)."""
+    return securable_update(
         actor=actor,
-        obj=obj,
+        obj=schema_lookup(full_name),
+        new_name=new_name,
         comment=comment,
         properties=properties,
         owner=owner,
         metadata_privilege=Privilege.MANAGE,
     )
-    if new_name is not None and canonical_name(new_name, field="new_name") != obj.name:
-        authz.require(actor, Privilege.MANAGE, obj)
-        authz.require(actor, Privilege.CREATE_SCHEMA, obj.catalog)
-        old = obj.full_name
-        obj.name = canonical_name(new_name, field="new_name")
-        obj.full_name = f"{obj.catalog.name}.{obj.name}"
-        if Schema.objects.filter(full_name=obj.full_name).exists():
-            raise AlreadyExists(f"Schema '{obj.full_name}' already exists.")
-        _rename_descendants(old_prefix=old, new_prefix=obj.full_name, securable=obj)
-        changes["name"] = {"from": old, "to": obj.full_name}
-    if not changes:
-        return obj  # nothing to change: no stamp, no audit event
-    stamp(obj, actor)
-    save_existing(obj, "Schema")
-    audit_write(actor, "schema.update", obj, changes)
-    return obj
 
 
 @governed("schema.delete")

@@ -9,7 +9,7 @@ class RegistryConfig(AppConfig):
         # Imported here: models and auditlog's registry need the app registry to be ready.
         from auditlog.registry import auditlog
 
-        from catalog.privileges import SecurableType
+        from catalog.privileges import Privilege, SecurableType
         from catalog.securables import SecurableKind, register
         from registry import models
 
@@ -23,6 +23,7 @@ class RegistryConfig(AppConfig):
                 label="Registered model",
                 parent=SecurableType.SCHEMA,
                 parent_field="schema",
+                create_privilege=Privilege.CREATE_MODEL,
             )
         )
 

@@ -9,11 +9,10 @@ from catalog import authz
 from catalog.privileges import Privilege
 from catalog.selectors import model_lookup, schema_lookup
 from catalog.services import (
-    apply_updates,
     audit_write,
     clean_comment,
-    save_existing,
     save_new,
+    securable_update,
     stamp,
 )
 from core.actor import Actor
@@ -87,31 +86,15 @@ def registered_model_update(
     *, actor: Actor, full_name, new_name=None, comment=None, properties=None, owner=None
 ) -> RegisteredModel:
     """Comment/properties need MODIFY; owner needs MANAGE; rename MANAGE and CREATE MODEL."""
-    obj = model_lookup(full_name)
-    authz.require_visible(actor, obj)
-    changes = apply_updates(
+    return securable_update(
         actor=actor,
-        obj=obj,
+        obj=model_lookup(full_name),
+        new_name=new_name,
         comment=comment,
         properties=properties,
         owner=owner,
         metadata_privilege=Privilege.MODIFY,
     )
-    if new_name is not None and canonical_name(new_name, field="new_name") != obj.name:
-        authz.require(actor, Privilege.MANAGE, obj)
-        authz.require(actor, Privilege.CREATE_MODEL, obj.schema)
-        old = obj.full_name
-        obj.name = canonical_name(new_name, field="new_name")
-        obj.full_name = f"{obj.schema.full_name}.{obj.name}"
-        if RegisteredModel.objects.filter(full_name=obj.full_name).exists():
-            raise AlreadyExists(f"Registered model '{obj.full_name}' already exists.")
-        changes["name"] = {"from": old, "to": obj.full_name}
-    if not changes:
-        return obj  # nothing to change: no stamp, no audit event
-    stamp(obj, actor)
-    save_existing(obj, "Registered model")
-    audit_write(actor, "registered_model.update", obj, changes)
-    return obj
 
 
 @governed("registered_model.delete")
