@@ -203,8 +203,13 @@ def _held_on(actor: Actor, securable: Node) -> tuple[set[Privilege], bool]:
     return held[-1], ok
 
 
-def check(actor: Actor, privilege: Privilege, securable: Node) -> bool:
-    """May the actor use `privilege` on `securable`? (all six rules; token scope narrows)."""
+def check(actor: Actor, privilege: Privilege | str, securable: Any) -> bool:
+    """May the actor use `privilege` on `securable`? (all six rules; token scope narrows). An
+    object outside the tree (an experiment) is answered by the rules its app registered."""
+    rules = _RULES.get(type(securable))
+    if rules is not None:
+        return _rules_allow(actor, rules, str(privilege), securable, reading=False)
+    privilege = Privilege(privilege)
     if actor.read_only and privilege not in READ_PRIVILEGES:
         return False
     held, gates = _held_on(actor, securable)
@@ -232,16 +237,33 @@ def can_see(actor: Actor, securable: Node) -> bool:
     return ok and bool(held[-1])
 
 
-def require(actor: Actor, privilege: Privilege, securable: Node) -> None:
-    """Raise unless `check` passes: 404 if the actor cannot even see it (no existence leak)."""
-    if check(actor, privilege, securable):
+def require(
+    actor: Actor,
+    privilege: Privilege | str,
+    securable: Any,
+    *,
+    reading: bool = False,
+    subject: tuple[str, str] | None = None,
+    not_found: str | None = None,
+) -> None:
+    """Raise unless `check` passes: 404 if the actor cannot even see it (no existence leak),
+    403 otherwise, the refusal a typed Denial. `reading`: the use only reads, so a read-only
+    token is not narrowed (what its user holds decides). For an object outside the tree,
+    `subject` names what is refused when it is not the object checked (a run, checked on its
+    experiment) and `not_found` is the message of the 404."""
+    rules = _RULES.get(type(securable))
+    if rules is not None:
+        _rules_require(actor, rules, str(privilege), securable, reading, subject, not_found)
+        return
+    privilege = Privilege(privilege)
+    if (holds if reading else check)(actor, privilege, securable):
         return
     type_label = str(securable.securable_type).replace("_", " ")
     if not can_see(actor, securable):
         exc: StewardError = NotFound(
             f"{type_label.capitalize()} '{securable.full_name}' does not exist."
         )
-    elif actor.read_only and privilege not in READ_PRIVILEGES:
+    elif actor.read_only and privilege not in READ_PRIVILEGES and not reading:
         exc = PermissionDenied("This token is read-only.")
     else:
         # The metastore's full name is its id (as Unity Catalog's API addresses it); people
@@ -515,11 +537,18 @@ class StewardPermissionBackend:
 @dataclass(frozen=True)
 class Rules:
     """How the authorization module answers for a kind of object that is not a securable of
-    the tree (an experiment, a promotion request, a webhook), registered by the app that owns
-    it from its AppConfig.ready(): `visible(actor, queryset, privilege)` narrows a queryset to
-    what the actor may see (privilege None) or holds `privilege` on."""
+    the tree (an experiment and so its runs), registered by the app that owns it from its
+    AppConfig.ready(). `visible(actor, queryset, privilege)` narrows a queryset to what the
+    actor may see (privilege None) or holds `privilege` on; `held(actor, obj)` is what the
+    actor's principal holds on one object (empty: it cannot see it); a read-only token keeps
+    only `reads`; `named(obj)` is (type, name) as refusals and the audit trail name it, and
+    `missing(obj)` the message of its 404."""
 
     visible: Callable[[Actor, QuerySet[Any], Any], QuerySet[Any]]
+    held: Callable[[Actor, Any], frozenset[str]] | None = None
+    reads: frozenset[str] = frozenset()
+    named: Callable[[Any], tuple[str, str]] | None = None
+    missing: Callable[[Any], str] | None = None
 
 
 _RULES: dict[type[Model], Rules] = {}
@@ -551,3 +580,39 @@ def visible(actor: Actor, queryset: QuerySet[Any], privilege: Any = None) -> Que
     if privilege is not None:
         raise ValueError("Securables of the tree are narrowed by visibility only.")
     return narrowed
+
+
+def _held(actor: Actor, rules: Rules, obj: Any) -> frozenset[str]:
+    if rules.held is None:
+        raise RuntimeError(f"No rule says what may be done with a {type(obj).__name__}.")
+    return rules.held(actor, obj)
+
+
+def _rules_allow(actor: Actor, rules: Rules, privilege: str, obj: Any, *, reading: bool) -> bool:
+    if actor.read_only and not reading and privilege not in rules.reads:
+        return False
+    return privilege in _held(actor, rules, obj)
+
+
+def _rules_require(
+    actor: Actor,
+    rules: Rules,
+    privilege: str,
+    obj: Any,
+    reading: bool,
+    subject: tuple[str, str] | None,
+    not_found: str | None,
+) -> None:
+    held = _held(actor, rules, obj)
+    if privilege in held and (reading or not actor.read_only or privilege in rules.reads):
+        return
+    kind, name = rules.named(obj) if rules.named is not None else (type(obj).__name__, "")
+    denial = Denial(*(subject or (kind, name)), privilege)
+    if not held:
+        missing = rules.missing(obj) if rules.missing is not None else f"No {kind} {name} exists"
+        raise NotFound(not_found or missing, denied=denial)
+    if privilege in held:
+        raise PermissionDenied("This token is read-only.", denied=denial)
+    raise PermissionDenied(
+        f"User '{actor.username}' does not have {privilege} on {kind} {name}.", denied=denial
+    )

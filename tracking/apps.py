@@ -12,8 +12,8 @@ class TrackingConfig(AppConfig):
         from catalog import authz
         from tracking import models, selectors
 
-        # Who may see an experiment (and so its runs) is asked through catalog.authz.visible.
-        authz.register_rules(models.Experiment, authz.Rules(visible=selectors.visible_experiments))
+        # Who may see or change an experiment (and so its runs) is asked through catalog.authz.
+        authz.register_rules(models.Experiment, selectors.EXPERIMENT_RULES)
 
         # Metric points are inserted in bulk (no per-row signal); the audit event of the
         # log-metric/log-batch call records them.

@@ -27,7 +27,7 @@ from audit.governance import governed
 from catalog import authz
 from core import rows
 from core.actor import Actor
-from core.errors import Denial, InvalidParameter, NotFound, PermissionDenied, StewardError
+from core.errors import Denial, InvalidParameter, NotFound
 from core.pagination import INT64_MAX, decode_token, encode_token, page_size
 from tracking import search, validation
 from tracking.models import (
@@ -87,42 +87,12 @@ def experiment_level(actor: Actor, experiment: Experiment) -> int:
     return max((LEVEL_RANK[level] for level in levels.values_list("level", flat=True)), default=0)
 
 
-def _denied(exc: StewardError, securable_type: str, securable: str, need: int) -> StewardError:
-    exc.denied = Denial(securable_type, securable, LEVEL_NAME[need])
-    return exc
-
-
-def require_level(
-    actor: Actor,
-    experiment: Experiment,
-    need: int,
-    *,
-    securable_type: str = "experiment",
-    securable: str | None = None,
-    not_found: str | None = None,
-    writing: bool | None = None,
-) -> int:
-    """Raise unless the actor holds `need` on the experiment: 404 when they cannot even read
-    it (no existence leak), 403 otherwise. A read-only token may not write (`writing`
-    defaults to "needs more than CAN_READ"). Returns the level held."""
-    name = securable if securable is not None else experiment.experiment_id
+def experiment_held(actor: Actor, experiment: Experiment) -> frozenset[str]:
+    """CAN_READ, CAN_EDIT, CAN_MANAGE up to the actor's level on the experiment (none: it
+    cannot even see it); the rule catalog.authz asks for every experiment, run and logged
+    model decision (EXPERIMENT_RULES)."""
     level = experiment_level(actor, experiment)
-    if level < READ:
-        message = not_found or f"No Experiment with id={experiment.experiment_id} exists"
-        raise _denied(NotFound(message), securable_type, name, need)
-    if (need > READ if writing is None else writing) and actor.read_only:
-        raise _denied(PermissionDenied("This token is read-only."), securable_type, name, need)
-    if level < need:
-        raise _denied(
-            PermissionDenied(
-                f"User '{actor.username}' does not have {LEVEL_NAME[need]} on experiment "
-                f"{experiment.experiment_id}."
-            ),
-            securable_type,
-            name,
-            need,
-        )
-    return level
+    return frozenset(LEVEL_NAME[rank] for rank in range(READ, level + 1))
 
 
 def visible_experiments(
@@ -132,7 +102,7 @@ def visible_experiments(
     level on): owned, shared with them or their groups at that level or above, or all for
     admins; one query. Registered with catalog.authz as the experiments' `visible` rule."""
     qs = Experiment.objects.all() if queryset is None else queryset
-    need = READ if privilege is None else _need(privilege)
+    need = READ if privilege is None else _rank(privilege)
     p = authz.principals(actor)
     if p.user_id is None or (need > READ and actor.read_only):
         return qs.none()
@@ -142,6 +112,23 @@ def visible_experiments(
     if need > READ:
         shared = shared.filter(level__in=[lv for lv, rank in LEVEL_RANK.items() if rank >= need])
     return qs.filter(Q(owner_id=p.user_id) | Q(Exists(shared)))
+
+
+EXPERIMENT_RULES = authz.Rules(
+    visible=visible_experiments,
+    held=experiment_held,
+    reads=frozenset({LEVEL_NAME[READ]}),  # rule 5: a read-only token narrows to CAN_READ
+    named=lambda experiment: ("experiment", str(experiment.experiment_id)),
+    missing=lambda experiment: f"No Experiment with id={experiment.experiment_id} exists",
+)
+
+
+def _rank(privilege: str) -> int:
+    """A level from its name (CAN_EDIT, as authz asks) or its short form (edit)."""
+    for rank, name in LEVEL_NAME.items():
+        if privilege == name:
+            return rank
+    return _need(privilege)
 
 
 def _need(value: str) -> int:
@@ -158,7 +145,9 @@ def experiment_lookup(experiment_id: Any, *, for_update: bool = False) -> Experi
         qs = qs.select_for_update()
     obj = qs.filter(pk=pk).first()
     if obj is None:
-        raise _denied(NotFound(f"No Experiment with id={pk} exists"), "experiment", str(pk), READ)
+        raise NotFound(
+            f"No Experiment with id={pk} exists", denied=Denial("experiment", str(pk), "CAN_READ")
+        )
     return obj
 
 
@@ -192,7 +181,7 @@ def run_lookup(run_id: Any, *, for_update: bool = False) -> Run:
         sql += " FOR UPDATE"
     row = rows.fetch_one(sql, [key])
     if row is None:
-        raise _denied(NotFound(f"Run with id={key} not found"), "run", key, READ)
+        raise NotFound(f"Run with id={key} not found", denied=Denial("run", key, "CAN_READ"))
     return rows.build(_RUN_PARTS, row)[0]
 
 
@@ -204,8 +193,9 @@ def logged_model_lookup(model_id: Any, *, for_update: bool = False) -> LoggedMod
         qs = qs.select_for_update()
     obj = qs.filter(pk=key).first()
     if obj is None:
-        raise _denied(
-            NotFound(f"Logged model with ID '{key}' not found."), "logged_model", key, READ
+        raise NotFound(
+            f"Logged model with ID '{key}' not found.",
+            denied=Denial("logged_model", key, "CAN_READ"),
         )
     return obj
 
@@ -213,19 +203,18 @@ def logged_model_lookup(model_id: Any, *, for_update: bool = False) -> LoggedMod
 def experiment_access(actor: Actor, experiment_id: Any, need: int, *, for_update=False):
     """The experiment if the actor holds level `need` on it (internal helper of services)."""
     obj = experiment_lookup(experiment_id, for_update=for_update)
-    require_level(actor, obj, need)
+    authz.require(actor, LEVEL_NAME[need], obj)
     return obj
 
 
 def run_access(actor: Actor, run_id: Any, need: int, *, for_update: bool = False) -> Run:
     """The run if the actor holds level `need` on its experiment (internal helper)."""
     run = run_lookup(run_id, for_update=for_update)
-    require_level(
+    authz.require(
         actor,
+        LEVEL_NAME[need],
         run.experiment,
-        need,
-        securable_type="run",
-        securable=run.run_id,
+        subject=("run", run.run_id),
         not_found=f"Run with id={run.run_id} not found",
     )
     return run
@@ -236,12 +225,11 @@ def logged_model_access(
 ) -> LoggedModel:
     """The logged model if the actor holds level `need` on its experiment (internal helper)."""
     model = logged_model_lookup(model_id, for_update=for_update)
-    require_level(
+    authz.require(
         actor,
+        LEVEL_NAME[need],
         model.experiment,
-        need,
-        securable_type="logged_model",
-        securable=model.model_id,
+        subject=("logged_model", model.model_id),
         not_found=f"Logged model with ID '{model.model_id}' not found.",
     )
     return model
@@ -305,11 +293,9 @@ def experiment_get_by_name(*, actor: Actor, name) -> Experiment:
     key = validation.experiment_name(name, "experiment_name")
     obj = _with_tags(visible_experiments(actor).filter(name=key)).first()
     if obj is None:
-        raise _denied(
-            NotFound(f"Could not find experiment with name '{key[:300]}'"),
-            "experiment",
-            key[:300],
-            READ,
+        raise NotFound(
+            f"Could not find experiment with name '{key[:300]}'",
+            denied=Denial("experiment", key[:300], "CAN_READ"),
         )
     return obj
 
@@ -601,7 +587,7 @@ def logged_model_search(
 def experiment_permissions(*, actor: Actor, experiment_id) -> tuple[Experiment, list]:
     """Who the experiment is shared with; for its owner, CAN_MANAGE holders and admins."""
     experiment = experiment_lookup(experiment_id)
-    require_level(actor, experiment, MANAGE, writing=False)
+    authz.require(actor, LEVEL_NAME[MANAGE], experiment, reading=True)
     rows = list(
         ExperimentPermission.objects.filter(experiment=experiment)
         .select_related("user", "group")
