@@ -9,8 +9,7 @@ from django.db.models import Q
 
 from audit.governance import governed
 from catalog import authz
-from catalog.privileges import Privilege
-from catalog.selectors import metastore
+from catalog.privileges import SecurableType
 from core.actor import Actor
 from core.errors import InvalidParameter
 from core.pagination import decode_token, encode_token, page_size
@@ -38,23 +37,6 @@ def _newest_first(queryset, *, max_results, page_token):
     return items, None
 
 
-def _manageable_ids(actor: Actor, queryset) -> list:
-    """Webhooks whose scope the actor holds MANAGE on (the table is small; scopes are
-    checked once each, through the actor's authz cache)."""
-    if authz.is_admin(actor):
-        return list(queryset.values_list("pk", flat=True))
-    store = None
-    out = []
-    for hook in queryset.select_related("catalog", "schema__catalog", "model__schema__catalog"):
-        scope = hook.securable
-        if scope is None:
-            store = store or metastore()
-            scope = store
-        if authz.holds(actor, Privilege.MANAGE, scope):
-            out.append(hook.pk)
-    return out
-
-
 @governed("webhook.list", atomic=False)
 def webhook_list(
     *,
@@ -71,23 +53,20 @@ def webhook_list(
     if securable_type not in (None, "") or full_name not in (None, ""):
         scope = scope_of(securable_type, full_name)
         authz.require_visible(actor, scope)
-        field = {"catalog": "catalog", "schema": "schema", "registered_model": "model"}.get(
-            str(scope.securable_type)
-        )
-        if field is None:
+        if scope.securable_type == SecurableType.METASTORE:
             qs = qs.filter(catalog__isnull=True, schema__isnull=True, model__isnull=True)
         else:
-            qs = qs.filter(**{field: scope})
-    ids = _manageable_ids(actor, qs)
+            qs = qs.filter(Webhook.attached_q(scope))
+    visible = authz.visible(actor, qs)
     if mlflow_only:
-        ids = [
-            pk
-            for pk, names in Webhook.objects.filter(pk__in=ids).values_list("pk", "events")
-            if any(e in event_names.MLFLOW_EVENTS for e in names)
-        ]
-    visible = Webhook.objects.filter(pk__in=ids).select_related(
-        "catalog", "schema__catalog", "model__schema__catalog"
-    )
+        visible = visible.filter(
+            pk__in=[
+                pk
+                for pk, names in visible.values_list("pk", "events")
+                if any(e in event_names.MLFLOW_EVENTS for e in names)
+            ]
+        )
+    visible = visible.select_related("catalog", "schema__catalog", "model__schema__catalog")
     return _newest_first(visible, max_results=max_results, page_token=page_token)
 
 

@@ -64,6 +64,7 @@ from core.queue import enqueue
 from webhooks import crypto, net, signing
 from webhooks import events as event_names
 from webhooks.models import Webhook, WebhookDelivery
+from webhooks.rules import scope_target
 
 logger = logging.getLogger(__name__)
 
@@ -233,10 +234,6 @@ def scope_of(securable_type, full_name):
     return securable_lookup(securable_type, full_name)
 
 
-def _scope_target(hook: Webhook):
-    return hook.securable or metastore()
-
-
 # --- lookups ----------------------------------------------------------------------------------
 
 
@@ -253,13 +250,12 @@ def webhook_lookup(actor: Actor, webhook_id, *, write: bool = False, lock: bool 
     if lock:
         qs = qs.select_for_update(of=("self",))
     hook = qs.filter(pk=key).first()
-    if hook is None or not authz.holds(actor, Privilege.MANAGE, _scope_target(hook)):
+    if hook is None:
         raise NotFound(
             f"Webhook {key} does not exist.",
             denied=Denial("webhook", str(key), str(Privilege.MANAGE)),
         )
-    if write:
-        authz.require(actor, Privilege.MANAGE, _scope_target(hook))
+    authz.require(actor, Privilege.MANAGE, hook, reading=not write)
     return hook
 
 
@@ -270,7 +266,7 @@ def _audit(actor: Actor, action: str, hook: Webhook, **details) -> None:
     audit_write(
         actor,
         action,
-        _scope_target(hook),
+        scope_target(hook),
         {"webhook": str(hook.id), "name": hook.name, **details},
     )
 
@@ -573,7 +569,7 @@ def delivery_attempt(delivery_id) -> str:
 def _audit_refusal(delivery: WebhookDelivery, entry: dict) -> None:
     """A refused address is a security event (an SSRF attempt, or a misconfiguration)."""
     hook = delivery.webhook
-    scope = _scope_target(hook)
+    scope = scope_target(hook)
     audit_event_write(
         actor=None,
         actor_name="system",
