@@ -9,9 +9,10 @@ class RegistryConfig(AppConfig):
         # Imported here: models and auditlog's registry need the app registry to be ready.
         from auditlog.registry import auditlog
 
+        from catalog import authz
         from catalog.privileges import Privilege, SecurableType
         from catalog.securables import SecurableKind, register
-        from registry import models
+        from registry import models, rules
 
         # Registered models are securables of the catalog's tree (catalog never imports us).
         register(
@@ -30,6 +31,8 @@ class RegistryConfig(AppConfig):
         # Not AliasHistory: its rows are the field-level history of aliases already (who, when,
         # from, to, why), written once and never changed, so a LogEntry per row repeated each
         # alias move a second time without a diff to show.
+        # Who may see a promotion request is asked through catalog.authz.
+        authz.register_rules(models.PromotionRequest, rules.RULES)
         for model in (
             models.RegisteredModel,
             models.ModelUserGrant,

@@ -18,7 +18,7 @@ from django.utils import timezone
 
 from audit.governance import governed
 from catalog import authz
-from catalog.privileges import Privilege, SecurableType, parse_securable_type
+from catalog.privileges import SecurableType, parse_securable_type
 from catalog.selectors import securable_lookup
 from core.actor import Actor
 from core.errors import InvalidParameter, NotFound
@@ -31,8 +31,8 @@ from registry.models import (
     ModelAlias,
     PromotionDecision,
     PromotionRequest,
-    RegisteredModel,
 )
+from registry.rules import approver_policies
 from registry.selectors.versions import _visible_model
 from registry.services import promotions
 from registry.services.lookups import clean_alias
@@ -158,31 +158,6 @@ def _requests():
     ).prefetch_related("decisions")
 
 
-def _approver_policies(actor: Actor):
-    """Policies naming the actor as an approver, directly or through (nested) groups."""
-    p = authz.principals(actor)
-    q = Q(approver_users=actor.user.pk)
-    if p.group_ids:
-        q |= Q(approver_groups__in=list(p.group_ids))
-    return AliasPolicy.objects.filter(q).values("pk")
-
-
-def _visible_requests(actor: Actor, qs):
-    """Requests the actor may see: requester, approver, MANAGE on the model, or admin."""
-    if authz.is_admin(actor):
-        return qs
-    candidates = authz.visible_models(
-        actor,
-        RegisteredModel.objects.filter(pk__in=PromotionRequest.objects.values("model_id")),
-    ).select_related("schema__catalog")
-    # authz knows no "models with MANAGE" queryset; check each model that has requests (the
-    # catalog and schema grants are cached on the actor, so it is one query per such model).
-    managed = [m.pk for m in candidates if authz.holds(actor, Privilege.MANAGE, m)]
-    return qs.filter(
-        Q(requester=actor.user.pk) | Q(policy__in=_approver_policies(actor)) | Q(model__in=managed)
-    )
-
-
 def _model_name(value) -> str | None:
     if value in (None, ""):
         return None
@@ -240,13 +215,13 @@ def promotion_request_list(
             qs.filter(
                 state=PromotionRequest.State.PENDING,
                 expires_at__gt=timezone.now(),
-                policy__in=_approver_policies(actor),
+                policy__in=approver_policies(actor),
             )
             .exclude(requester=actor.user.pk)
             .exclude(decisions__approver=actor.user.pk)
         )
     else:
-        qs = _visible_requests(actor, qs)
+        qs = authz.visible(actor, qs)
     items, token = _time_page(
         qs,
         field="created_at",

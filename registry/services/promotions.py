@@ -38,7 +38,7 @@ from core.errors import (
     StewardError,
 )
 from core.queue import enqueue_on_commit
-from registry import policies
+from registry import policies, rules
 from registry.models import (
     AliasHistory,
     AliasPolicy,
@@ -394,15 +394,6 @@ def promotion_request_create(
     return outcome[0]
 
 
-def _can_view(actor: Actor, request: PromotionRequest) -> bool:
-    if actor.user.pk is not None and request.requester_id == actor.user.pk:
-        return True
-    if authz.is_admin(actor) or policies.is_approver(request.policy, actor.user):
-        return True
-    # Seeing is a read: a read-only token of a MANAGE holder sees what its user sees.
-    return authz.holds(actor, Privilege.MANAGE, request.model)
-
-
 def promotion_request_lookup(actor: Actor, request_id, *, lock: bool = False) -> PromotionRequest:
     """A request the actor may see (requester, approvers, MANAGE on the model, admins). With
     lock, the model row is locked first, then the request (the one lock order)."""
@@ -412,11 +403,12 @@ def promotion_request_lookup(actor: Actor, request_id, *, lock: bool = False) ->
         .filter(pk=key)
         .first()
     )
-    if request is None or not _can_view(actor, request):
+    if request is None:
         raise NotFound(
             f"Promotion request {str(request_id)[:64]} does not exist.",
-            denied=Denial("promotion_request", str(key), "VIEW"),
+            denied=Denial("promotion_request", str(key), rules.VIEW),
         )
+    authz.require(actor, rules.VIEW, request)
     if lock:
         locked_model(request.model.full_name)
         request = (
