@@ -276,6 +276,17 @@ def require(
     raise exc
 
 
+def require_writer(actor: Actor, denied: Denial, *, what: str) -> None:
+    """Writes that no grant governs (recording lineage, creating an experiment) still need an
+    active principal and a token that may write; `what` names the write in the refusal."""
+    if principals(actor).user_id is None:
+        raise PermissionDenied("Authentication required.", denied=denied)
+    if actor.read_only:
+        raise PermissionDenied(
+            f"This token is read-only; {what} needs a write token.", denied=denied
+        )
+
+
 def require_visible(actor: Actor, securable: Node) -> None:
     if not can_see(actor, securable):
         type_label = str(securable.securable_type).replace("_", " ")

@@ -32,7 +32,7 @@ from catalog.models import Catalog, Schema
 from catalog.privileges import Privilege
 from catalog.selectors import catalog_lookup, schema_lookup
 from core.actor import Actor
-from core.errors import Denial, InvalidParameter, PermissionDenied, StewardError
+from core.errors import Denial, InvalidParameter, StewardError
 from lineage import naming
 from lineage.models import LineageEdge, LineageNode
 from lineage.openlineage import (
@@ -395,14 +395,6 @@ def _add_event(graph: _Graph, event: Event) -> str:
     return primary
 
 
-def _require_write(actor: Actor) -> None:
-    if actor.read_only:
-        raise PermissionDenied(
-            "This token is read-only; ingesting lineage needs a write token.",
-            denied=Denial("lineage", "", "INGEST"),
-        )
-
-
 def _store(actor: Actor, events: list[Event]) -> tuple[list[str], dict[str, Any]]:
     """Write the events' nodes and edges (one `_Graph.flush`); returns, per event, the id of the
     node it is about, and the keyword arguments of its `lineage.ingest` audit event."""
@@ -440,7 +432,7 @@ def lineage_events_ingest(*, actor: Actor, body: Any) -> list[str]:
     id of the node it is about. A bad event refuses the whole array (see
     `lineage_event_batch_ingest` for per-event outcomes)."""
     events = parse_events(body, limit=MAX_BATCH)
-    _require_write(actor)
+    authz.require_writer(actor, Denial("lineage", "", "INGEST"), what="ingesting lineage")
     primaries, audit = _store(actor, events)
     audit_event_write(**audit)
     return primaries
@@ -518,7 +510,7 @@ def lineage_event_batch_ingest(*, actor: Actor, body: Any) -> BatchOutcome:
         raise InvalidParameter("The batch is empty.")
     if len(body) > MAX_BATCH:
         raise InvalidParameter(f"A batch may hold at most {MAX_BATCH} events.")
-    _require_write(actor)
+    authz.require_writer(actor, Denial("lineage", "", "INGEST"), what="ingesting lineage")
     good: list[Event] = []
     failed: list[dict[str, Any]] = []
     audits: list[dict[str, Any]] = []

@@ -18,8 +18,9 @@ from accounts.models import User
 from accounts.selectors import principal_by_name, principal_name
 from audit.governance import governed
 from audit.services import audit_event_write
+from catalog import authz
 from core.actor import Actor
-from core.errors import AlreadyExists, Denial, InvalidParameter, NotFound, PermissionDenied
+from core.errors import AlreadyExists, Denial, InvalidParameter, NotFound
 from lineage import services as lineage_services
 from tracking import validation as v
 from tracking.models import (
@@ -86,18 +87,6 @@ def _audit(actor: Actor, action: str, securable_type: str, securable: str, **det
     )
 
 
-def _require_writer(actor: Actor, action_target: str) -> None:
-    """Creating a new experiment needs an authenticated principal with a writing token."""
-    if not actor.user.is_authenticated or not actor.user.is_active:
-        exc = PermissionDenied("Authentication required.")
-    elif actor.read_only:
-        exc = PermissionDenied("This token is read-only.")
-    else:
-        return
-    exc.denied = Denial("experiment", action_target[:300])
-    raise exc
-
-
 def _require_active_experiment(experiment: Experiment) -> None:
     if not experiment.is_active:
         raise InvalidParameter(
@@ -149,7 +138,7 @@ def _experiment_tags(raw) -> list[tuple[str, str]]:
 def experiment_create(*, actor: Actor, name, artifact_location=None, tags=None) -> Experiment:
     """Create an experiment owned by the actor; any principal with a writing token may."""
     key = v.experiment_name(name)
-    _require_writer(actor, key)
+    authz.require_writer(actor, Denial("experiment", key[:300]), what="creating an experiment")
     if artifact_location not in (None, ""):
         raise InvalidParameter(
             "artifact_location is assigned by the server; custom locations are not supported."
