@@ -12,11 +12,13 @@ from collections.abc import Iterable
 from typing import Any, TypeVar
 
 from django.db import models
-from django.db.models import Q
+from django.db.models import Q, QuerySet
 
+from catalog import authz
 from catalog.models import Catalog, Schema
 from catalog.privileges import SecurableType, parse_securable_type
 from catalog.selectors import securable_lookup
+from core.actor import Actor
 from core.errors import InvalidParameter
 
 # The foreign key of each level, nearest first.
@@ -118,6 +120,34 @@ def target(securable_type: Any, full_name: Any, *, what: str) -> Any:
     if st == SecurableType.METASTORE:
         raise InvalidParameter(f"{what} attach to a catalog, a schema or a model.")
     return securable_lookup(st, full_name)
+
+
+def listed(
+    actor: Actor, queryset: QuerySet[Any], *, securable_type: Any, full_name: Any, what: str
+) -> QuerySet[Any]:
+    """The things of `queryset` on securables the actor may see; with `securable_type` only
+    those on that level, with `full_name` too only those on that one securable. `what` names
+    them in refusals ("Alias policies")."""
+    if full_name not in (None, ""):
+        if securable_type in (None, ""):
+            raise InvalidParameter("full_name needs securable_type.")
+        securable = securable_lookup(securable_type, full_name)
+        authz.require_visible(actor, securable)
+        if securable.securable_type not in _FIELD:
+            raise InvalidParameter(f"{what} attach to a catalog, a schema or a model.")
+        return queryset.filter(ScopedToSecurable.attached_q(securable))
+    if securable_type not in (None, ""):
+        field = _FIELD.get(parse_securable_type(securable_type))
+        if field is None:
+            raise InvalidParameter(f"{what} attach to a catalog, a schema or a model.")
+        queryset = queryset.filter(**{f"{field}__isnull": False})
+    if authz.is_admin(actor):
+        return queryset
+    return queryset.filter(
+        Q(catalog__in=authz.visible_catalogs(actor).values("pk"))
+        | Q(schema__in=authz.visible_schemas(actor).values("pk"))
+        | Q(model__in=authz.visible_models(actor).values("pk"))
+    )
 
 
 _Scoped = TypeVar("_Scoped", bound=ScopedToSecurable)

@@ -17,9 +17,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from audit.governance import governed
-from catalog import authz
-from catalog.privileges import SecurableType, parse_securable_type
-from catalog.selectors import securable_lookup
+from catalog import authz, scoped
 from core.actor import Actor
 from core.errors import InvalidParameter, NotFound
 from core.names import split_full_name
@@ -102,36 +100,13 @@ def alias_policy_list(
 ):
     """Policies on securables the actor may see, oldest first; optionally those of one level
     (`securable_type`) or of one securable (`securable_type` and `full_name`)."""
-    qs = _policies()
-    if full_name not in (None, ""):
-        if securable_type in (None, ""):
-            raise InvalidParameter("full_name needs securable_type.")
-        securable = securable_lookup(securable_type, full_name)
-        authz.require_visible(actor, securable)
-        field = {
-            SecurableType.CATALOG: "catalog",
-            SecurableType.SCHEMA: "schema",
-            SecurableType.REGISTERED_MODEL: "model",
-        }.get(securable.securable_type)
-        if field is None:
-            raise InvalidParameter("Alias policies attach to a catalog, a schema or a model.")
-        qs = qs.filter(**{field: securable})
-    else:
-        if securable_type not in (None, ""):
-            level = {
-                SecurableType.CATALOG: "catalog__isnull",
-                SecurableType.SCHEMA: "schema__isnull",
-                SecurableType.REGISTERED_MODEL: "model__isnull",
-            }.get(parse_securable_type(securable_type))
-            if level is None:
-                raise InvalidParameter("Alias policies attach to a catalog, a schema or a model.")
-            qs = qs.filter(**{level: False})
-        if not authz.is_admin(actor):
-            qs = qs.filter(
-                Q(catalog__in=authz.visible_catalogs(actor).values("pk"))
-                | Q(schema__in=authz.visible_schemas(actor).values("pk"))
-                | Q(model__in=authz.visible_models(actor).values("pk"))
-            )
+    qs = scoped.listed(
+        actor,
+        _policies(),
+        securable_type=securable_type,
+        full_name=full_name,
+        what="Alias policies",
+    )
     return _time_page(
         qs,
         field="created_at",

@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import uuid
 
-from django.db.models import Q
 from django.utils import timezone
 
 from audit.governance import governed
-from catalog import authz
-from catalog.privileges import Privilege, SecurableType, parse_securable_type
-from catalog.selectors import model_lookup, securable_lookup
+from catalog import authz, scoped
+from catalog.privileges import Privilege
+from catalog.selectors import model_lookup
 from core.actor import Actor
 from core.errors import InvalidParameter, NotFound
 from core.pagination import decode_token, encode_token, page_size
@@ -26,12 +25,6 @@ from registry.retention import PlanItem, PolicyIndex
 from registry.selectors.promotions import _time_page
 from registry.services.lookups import version_of
 from registry.services.retention import retention_policy_lookup
-
-LEVEL_FIELDS = {
-    SecurableType.CATALOG: "catalog",
-    SecurableType.SCHEMA: "schema",
-    SecurableType.REGISTERED_MODEL: "model",
-}
 
 
 def _policies():
@@ -46,30 +39,13 @@ def retention_policy_list(
 ):
     """Policies on securables the actor may see, oldest first; optionally those of one level
     (`securable_type`) or the one of a securable (`securable_type` and `full_name`)."""
-    qs = _policies()
-    if full_name not in (None, ""):
-        if securable_type in (None, ""):
-            raise InvalidParameter("full_name needs securable_type.")
-        securable = securable_lookup(securable_type, full_name)
-        authz.require_visible(actor, securable)
-        field = LEVEL_FIELDS.get(securable.securable_type)
-        if field is None:
-            raise InvalidParameter("Retention policies attach to a catalog, a schema or a model.")
-        qs = qs.filter(**{field: securable})
-    else:
-        if securable_type not in (None, ""):
-            field = LEVEL_FIELDS.get(parse_securable_type(securable_type))
-            if field is None:
-                raise InvalidParameter(
-                    "Retention policies attach to a catalog, a schema or a model."
-                )
-            qs = qs.filter(**{f"{field}__isnull": False})
-        if not authz.is_admin(actor):
-            qs = qs.filter(
-                Q(catalog__in=authz.visible_catalogs(actor).values("pk"))
-                | Q(schema__in=authz.visible_schemas(actor).values("pk"))
-                | Q(model__in=authz.visible_models(actor).values("pk"))
-            )
+    qs = scoped.listed(
+        actor,
+        _policies(),
+        securable_type=securable_type,
+        full_name=full_name,
+        what="Retention policies",
+    )
     return _time_page(
         qs,
         field="created_at",
