@@ -10,6 +10,7 @@ from __future__ import annotations
 import uuid
 
 from rest_framework.permissions import BasePermission
+from rest_framework.views import APIView
 
 from accounts.models import ApiToken
 from accounts.principals import is_admin
@@ -71,3 +72,13 @@ class IsMetastoreAdmin(IsAuthenticatedPrincipal):
             _audit_refusal(request, "not a metastore admin", actor)
             raise PermissionDenied("Only metastore admins may use this endpoint.")
         return True
+
+
+class DoorView(APIView):
+    """The base of every API view: an authenticated principal (a view may narrow the policy,
+    e.g. to IsMetastoreAdmin), and `actor()` for the services, which decide everything else."""
+
+    permission_classes: list[type[BasePermission]] = [IsAuthenticatedPrincipal]
+
+    def actor(self) -> Actor:
+        return actor_from_request(self.request)

@@ -10,9 +10,13 @@ from __future__ import annotations
 
 from django.contrib.auth.mixins import LoginRequiredMixin
 from django.contrib.auth.views import LoginView, LogoutView
+from django.http import HttpRequest
 from django.utils.decorators import method_decorator
 from django.views.decorators.cache import never_cache
 from django.views.generic import TemplateView
+
+from accounts.permissions import actor_from_request
+from core.actor import Actor
 
 
 @method_decorator(never_cache, name="dispatch")
@@ -21,6 +25,12 @@ class ConsoleView(LoginRequiredMixin):
     `?next=` (so a link in an email lands on its page after signing in). Never cached, so the
     back button after signing out shows no private page. List it first among the bases:
     `class PromotionRequestView(ConsoleView, TemplateView)`."""
+
+    request: HttpRequest
+
+    def actor(self) -> Actor:
+        """The signed-in user as the services take it (session authentication)."""
+        return actor_from_request(self.request)
 
 
 class HomeView(ConsoleView, TemplateView):

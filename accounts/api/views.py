@@ -3,10 +3,9 @@
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
 from accounts.models import ApiToken
-from accounts.permissions import IsAuthenticatedPrincipal, actor_from_request
+from accounts.permissions import DoorView
 from accounts.services import api_token_issue, api_token_revoke
 from core.api import StrictCharField, StrictInputSerializer, json_body, validated
 
@@ -41,9 +40,7 @@ class IssuedTokenOutputSerializer(TokenOutputSerializer):
         fields = [*TokenOutputSerializer.Meta.fields, "token"]
 
 
-class TokensView(APIView):
-    permission_classes = [IsAuthenticatedPrincipal]
-
+class TokensView(DoorView):
     # The answer is an object, so it can grow (a page token) without breaking clients.
     @extend_schema(
         responses=inline_serializer("TokenList", {"tokens": TokenOutputSerializer(many=True)}),
@@ -61,7 +58,7 @@ class TokensView(APIView):
     def post(self, request):
         data = validated(TokenInputSerializer, json_body(request))
         token, raw = api_token_issue(
-            actor=actor_from_request(request),
+            actor=self.actor(),
             user=request.user,
             name=data.get("name", ""),
             days=data.get("days"),
@@ -70,10 +67,8 @@ class TokensView(APIView):
         return Response({**TokenOutputSerializer(token).data, "token": raw}, status=201)
 
 
-class TokenDetailView(APIView):
-    permission_classes = [IsAuthenticatedPrincipal]
-
+class TokenDetailView(DoorView):
     @extend_schema(responses=TokenOutputSerializer, operation_id="tokens_revoke")
     def delete(self, request, token_id: int):
-        token = api_token_revoke(actor=actor_from_request(request), token_id=token_id)
+        token = api_token_revoke(actor=self.actor(), token_id=token_id)
         return Response(TokenOutputSerializer(token).data)

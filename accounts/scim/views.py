@@ -10,9 +10,8 @@ from django.urls import reverse
 from drf_spectacular.utils import extend_schema
 from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
-from accounts.permissions import IsMetastoreAdmin, actor_from_request
+from accounts.permissions import DoorView, IsMetastoreAdmin
 from accounts.scim import selectors, services
 from accounts.scim.errors import (
     InvalidSyntax,
@@ -44,7 +43,7 @@ from core.openapi import ScimErrorSerializer
 ALWAYS_RETURNED = {"id", "schemas"}
 
 
-class ScimView(APIView):
+class ScimView(DoorView):
     """SCIM media types and error format for every SCIM endpoint."""
 
     permission_classes = [IsMetastoreAdmin]
@@ -127,7 +126,7 @@ class UsersView(ScimView):
     def get(self, request):
         include, exclude = _projection(request, USER_URN)
         page = selectors.scim_user_list(
-            actor=actor_from_request(request),
+            actor=self.actor(),
             filter_text=_one(request, "filter"),
             start_index=_integer(request, "startIndex", 1),
             count=_integer(request, "count", DEFAULT_COUNT),
@@ -139,7 +138,7 @@ class UsersView(ScimView):
     @extend_schema(request=dict, responses=dict, operation_id="scim_users_create")
     def post(self, request):
         attrs = user_attrs_from_scim(_body(request))
-        user = services.scim_user_create(actor=actor_from_request(request), attrs=attrs)
+        user = services.scim_user_create(actor=self.actor(), attrs=attrs)
         resource = user_resource(user, _base_url(request))
         return Response(resource, status=201, headers={"Location": resource["meta"]["location"]})
 
@@ -152,28 +151,24 @@ class UserDetailView(ScimView):
     @extend_schema(responses=dict, operation_id="scim_users_get")
     def get(self, request, user_id: str):
         include, exclude = _projection(request, USER_URN)
-        user = selectors.scim_user_get(actor=actor_from_request(request), user_id=user_id)
+        user = selectors.scim_user_get(actor=self.actor(), user_id=user_id)
         return Response(_project(user_resource(user, _base_url(request)), include, exclude))
 
     @extend_schema(request=dict, responses=dict, operation_id="scim_users_replace")
     def put(self, request, user_id: str):
         attrs = user_attrs_from_scim(_body(request))
-        user = services.scim_user_replace(
-            actor=actor_from_request(request), user_id=user_id, attrs=attrs
-        )
+        user = services.scim_user_replace(actor=self.actor(), user_id=user_id, attrs=attrs)
         return Response(user_resource(user, _base_url(request)))
 
     @extend_schema(request=dict, responses=dict, operation_id="scim_users_patch")
     def patch(self, request, user_id: str):
         operations = parse_patch(_body(request))
-        user = services.scim_user_patch(
-            actor=actor_from_request(request), user_id=user_id, operations=operations
-        )
+        user = services.scim_user_patch(actor=self.actor(), user_id=user_id, operations=operations)
         return Response(user_resource(user, _base_url(request)))
 
     @extend_schema(responses={204: None}, operation_id="scim_users_delete")
     def delete(self, request, user_id: str):
-        services.scim_user_delete(actor=actor_from_request(request), user_id=user_id)
+        services.scim_user_delete(actor=self.actor(), user_id=user_id)
         return Response(status=204)
 
 
@@ -187,7 +182,7 @@ class GroupsView(ScimView):
         include, exclude = _projection(request, GROUP_URN)
         with_members = _wants_members(include, exclude)
         page = selectors.scim_group_list(
-            actor=actor_from_request(request),
+            actor=self.actor(),
             filter_text=_one(request, "filter"),
             start_index=_integer(request, "startIndex", 1),
             count=_integer(request, "count", DEFAULT_COUNT),
@@ -203,7 +198,7 @@ class GroupsView(ScimView):
     @extend_schema(request=dict, responses=dict, operation_id="scim_groups_create")
     def post(self, request):
         attrs = group_attrs_from_scim(_body(request))
-        group = services.scim_group_create(actor=actor_from_request(request), attrs=attrs)
+        group = services.scim_group_create(actor=self.actor(), attrs=attrs)
         resource = group_resource(group, _base_url(request))
         return Response(resource, status=201, headers={"Location": resource["meta"]["location"]})
 
@@ -218,7 +213,7 @@ class GroupDetailView(ScimView):
         include, exclude = _projection(request, GROUP_URN)
         with_members = _wants_members(include, exclude)
         group = selectors.scim_group_get(
-            actor=actor_from_request(request), group_id=group_id, with_members=with_members
+            actor=self.actor(), group_id=group_id, with_members=with_members
         )
         resource = group_resource(group, _base_url(request), with_members=with_members)
         return Response(_project(resource, include, exclude))
@@ -226,22 +221,20 @@ class GroupDetailView(ScimView):
     @extend_schema(request=dict, responses=dict, operation_id="scim_groups_replace")
     def put(self, request, group_id: str):
         attrs = group_attrs_from_scim(_body(request))
-        group = services.scim_group_replace(
-            actor=actor_from_request(request), group_id=group_id, attrs=attrs
-        )
+        group = services.scim_group_replace(actor=self.actor(), group_id=group_id, attrs=attrs)
         return Response(group_resource(group, _base_url(request)))
 
     @extend_schema(request=dict, responses=dict, operation_id="scim_groups_patch")
     def patch(self, request, group_id: str):
         operations = parse_patch(_body(request))
         group = services.scim_group_patch(
-            actor=actor_from_request(request), group_id=group_id, operations=operations
+            actor=self.actor(), group_id=group_id, operations=operations
         )
         return Response(group_resource(group, _base_url(request)))
 
     @extend_schema(responses={204: None}, operation_id="scim_groups_delete")
     def delete(self, request, group_id: str):
-        services.scim_group_delete(actor=actor_from_request(request), group_id=group_id)
+        services.scim_group_delete(actor=self.actor(), group_id=group_id)
         return Response(status=204)
 
 

@@ -3,9 +3,8 @@
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
-from accounts.permissions import IsMetastoreAdmin, actor_from_request
+from accounts.permissions import DoorView, IsMetastoreAdmin
 from audit.models import AuditEvent
 from audit.selectors import audit_event_search
 from core.api import query_one
@@ -37,7 +36,7 @@ class AuditEventOutputSerializer(serializers.ModelSerializer):
 FILTERS = ["actor", "action", "securable", "outcome", "since", "until"]
 
 
-class AuditEventsView(APIView):
+class AuditEventsView(DoorView):
     permission_classes = [IsMetastoreAdmin]
 
     @extend_schema(
@@ -54,7 +53,7 @@ class AuditEventsView(APIView):
     def get(self, request):
         filters = {name: query_one(request, name) for name in FILTERS}
         qs = audit_event_search(
-            actor=actor_from_request(request),
+            actor=self.actor(),
             actor_name=filters["actor"],
             action=filters["action"],
             securable=filters["securable"],

@@ -16,9 +16,8 @@ from rest_framework.exceptions import ParseError, UnsupportedMediaType
 from rest_framework.parsers import BaseParser
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
-from accounts.permissions import IsAuthenticatedPrincipal, actor_from_request
+from accounts.permissions import DoorView
 from core.api import StrictJSONParser, query_one
 from core.errors import InvalidParameter
 from lineage import selectors, services
@@ -115,11 +114,10 @@ def _parameters(default_direction: str) -> list[OpenApiParameter]:
     ]
 
 
-class LineageView(APIView):
+class LineageView(DoorView):
     """POST: one OpenLineage event (RunEvent, DatasetEvent, JobEvent) or a JSON array of up to
     1,000; 201 when stored. GET: the graph around `nodeId`."""
 
-    permission_classes = [IsAuthenticatedPrincipal]
     parser_classes = [OpenLineageParser]
     renderer_classes = [LineageRenderer]
 
@@ -130,7 +128,7 @@ class LineageView(APIView):
         description="Store OpenLineage events (spec 2-0-x); idempotent.",
     )
     def post(self, request):
-        ids = services.lineage_events_ingest(actor=actor_from_request(request), body=request.data)
+        ids = services.lineage_events_ingest(actor=self.actor(), body=request.data)
         return Response({"accepted": len(ids), "node_ids": ids}, status=201)
 
     @extend_schema(
@@ -143,7 +141,7 @@ class LineageView(APIView):
         if node_id in (None, ""):
             raise InvalidParameter("nodeId is required (e.g. dataset:<namespace>:<name>).")
         answer = selectors.lineage_graph(
-            actor=actor_from_request(request),
+            actor=self.actor(),
             node_id=node_id,
             depth=query_one(request, "depth"),
             direction=query_one(request, "direction"),
@@ -151,12 +149,11 @@ class LineageView(APIView):
         return Response(answer)
 
 
-class LineageBatchView(APIView):
+class LineageBatchView(DoorView):
     """OpenLineage's batch endpoint (spec 2-0-2, `POST /lineage/batch`): a JSON array of
     events, each accepted or refused on its own. 200 with per-event outcomes
     (`{"status", "summary", "failed_events"}`) once the request itself is acceptable."""
 
-    permission_classes = [IsAuthenticatedPrincipal]
     parser_classes = [OpenLineageParser]
 
     @extend_schema(
@@ -171,16 +168,13 @@ class LineageBatchView(APIView):
         ),
     )
     def post(self, request):
-        outcome = services.lineage_event_batch_ingest(
-            actor=actor_from_request(request), body=request.data
-        )
+        outcome = services.lineage_event_batch_ingest(actor=self.actor(), body=request.data)
         return Response(outcome.as_dict(), status=200)
 
 
-class ModelVersionLineageView(APIView):
+class ModelVersionLineageView(DoorView):
     """The lineage of one model version (default: upstream)."""
 
-    permission_classes = [IsAuthenticatedPrincipal]
     renderer_classes = [LineageRenderer]
 
     @extend_schema(
@@ -188,7 +182,7 @@ class ModelVersionLineageView(APIView):
     )
     def get(self, request, full_name: str, version: str):
         answer = model_version_lineage(
-            actor=actor_from_request(request),
+            actor=self.actor(),
             full_name=full_name,
             version=version,
             depth=query_one(request, "depth"),

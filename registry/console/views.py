@@ -13,7 +13,6 @@ from django.http import Http404, HttpResponseRedirect
 from django.urls import reverse
 from django.views.generic import TemplateView
 
-from accounts.permissions import actor_from_request
 from console.views import ConsoleView
 from core.errors import NotFound, StewardError
 from registry import services
@@ -36,7 +35,7 @@ class PromotionRequestListView(ConsoleView, TemplateView):
         view = self.request.GET.get("view", "waiting")
         if view not in selectors.VIEWS:
             view = "waiting"
-        actor = actor_from_request(self.request)
+        actor = self.actor()
         try:
             items, token = selectors.promotion_request_list(
                 actor=actor,
@@ -64,7 +63,7 @@ class PromotionRequestDetailView(ConsoleView, TemplateView):
     template_name = "registry/console/promotion_request.html"
 
     def get_context_data(self, **kwargs):
-        actor = actor_from_request(self.request)
+        actor = self.actor()
         try:
             request = selectors.promotion_request_get(
                 actor=actor, request_id=self.kwargs["request_id"]
@@ -89,7 +88,7 @@ class PromotionRequestDetailView(ConsoleView, TemplateView):
         }
 
     def post(self, request, *args, **kwargs):
-        actor = actor_from_request(request)
+        actor = self.actor()
         request_id = self.kwargs["request_id"]
         action = request.POST.get("action")
         comment = request.POST.get("comment", "")

@@ -1,16 +1,13 @@
 """What every tracking door view shares."""
 
 from django.core.exceptions import RequestDataTooBig
-from rest_framework.views import APIView
 
-from accounts.permissions import IsAuthenticatedPrincipal
+from accounts.permissions import DoorView
 from core.errors import InvalidParameter
 
 
-class TrackingView(APIView):
-    """Authenticated principals only; objects are checked by the services and selectors."""
-
-    permission_classes = [IsAuthenticatedPrincipal]
+class TrackingView(DoorView):
+    """The tracking doors' base: a body over the size limit is the client's error (400)."""
 
     def handle_exception(self, exc):
         # A body over DATA_UPLOAD_MAX_MEMORY_SIZE is the client's error: answer 400 (a 5xx

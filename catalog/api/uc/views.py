@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
-from accounts.permissions import IsAuthenticatedPrincipal, actor_from_request
+from accounts.permissions import DoorView
 from catalog import selectors, services
 from catalog.api.uc import serializers as s
 from core.api import json_body, query_bool, query_one, validated
@@ -20,19 +19,12 @@ PAGE_PARAMS = UC_PAGE_PARAMETERS
 FORCE = [OpenApiParameter("force", bool, description="Delete even if not empty.")]
 
 
-class UCView(APIView):
-    permission_classes = [IsAuthenticatedPrincipal]
-
-    def actor(self):
-        return actor_from_request(self.request)
-
-
 def _no_storage(data: dict, field: str) -> None:
     if data.get(field):
         raise InvalidParameter(f"{field} is not supported: Steward manages storage itself.")
 
 
-class CatalogsView(UCView):
+class CatalogsView(DoorView):
     @extend_schema(parameters=PAGE_PARAMS, responses=dict, operation_id="uc_list_catalogs")
     def get(self, request):
         items, token = selectors.catalog_list(
@@ -57,7 +49,7 @@ class CatalogsView(UCView):
         return Response(s.catalog_out(obj))
 
 
-class CatalogDetailView(UCView):
+class CatalogDetailView(DoorView):
     @extend_schema(responses=dict, operation_id="uc_get_catalog")
     def get(self, request, name):
         return Response(s.catalog_out(selectors.catalog_get(actor=self.actor(), name=name)))
@@ -76,7 +68,7 @@ class CatalogDetailView(UCView):
         return Response({})
 
 
-class SchemasView(UCView):
+class SchemasView(DoorView):
     @extend_schema(
         parameters=[OpenApiParameter("catalog_name", str, required=True), *PAGE_PARAMS],
         responses=dict,
@@ -107,7 +99,7 @@ class SchemasView(UCView):
         return Response(s.schema_out(obj))
 
 
-class SchemaDetailView(UCView):
+class SchemaDetailView(DoorView):
     @extend_schema(responses=dict, operation_id="uc_get_schema")
     def get(self, request, full_name):
         return Response(s.schema_out(selectors.schema_get(actor=self.actor(), full_name=full_name)))
@@ -128,7 +120,7 @@ class SchemaDetailView(UCView):
         return Response({})
 
 
-class ModelsView(UCView):
+class ModelsView(DoorView):
     @extend_schema(
         parameters=[
             OpenApiParameter("catalog_name", str),
@@ -159,7 +151,7 @@ class ModelsView(UCView):
         return Response(s.model_out(obj))
 
 
-class ModelDetailView(UCView):
+class ModelDetailView(DoorView):
     @extend_schema(responses=dict, operation_id="uc_get_model")
     def get(self, request, full_name):
         obj = model_selectors.registered_model_get(actor=self.actor(), full_name=full_name)
@@ -183,7 +175,7 @@ class ModelDetailView(UCView):
         return Response({})
 
 
-class PermissionsView(UCView):
+class PermissionsView(DoorView):
     @extend_schema(
         parameters=[OpenApiParameter("principal", str)],
         responses=dict,
@@ -214,7 +206,7 @@ class PermissionsView(UCView):
         return Response(s.assignments_out(assignments))
 
 
-class EffectivePermissionsView(UCView):
+class EffectivePermissionsView(DoorView):
     @extend_schema(
         parameters=[OpenApiParameter("principal", str)],
         responses=dict,

@@ -20,9 +20,8 @@ from drf_spectacular.utils import (
 from rest_framework import serializers
 from rest_framework.parsers import BaseParser
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
-from accounts.permissions import IsAuthenticatedPrincipal, actor_from_request
+from accounts.permissions import DoorView
 from core.api import query_one
 from core.errors import InvalidParameter
 from registry.services import artifact_proxy
@@ -40,10 +39,8 @@ class RawBodyParser(BaseParser):
 EMPTY_ANSWER = inline_serializer("MlflowArtifactEmpty", {})
 
 
-class ArtifactProxyBase(APIView):
+class ArtifactProxyBase(DoorView):
     """Authenticated principals only; each path is authorized by the service."""
-
-    permission_classes = [IsAuthenticatedPrincipal]
 
 
 class ArtifactListView(ArtifactProxyBase):
@@ -72,9 +69,7 @@ class ArtifactListView(ArtifactProxyBase):
         ),
     )
     def get(self, request):
-        files = artifact_proxy.artifact_list(
-            actor=actor_from_request(request), path=query_one(request, "path")
-        )
+        files = artifact_proxy.artifact_list(actor=self.actor(), path=query_one(request, "path"))
         return Response({"files": files} if files else {})
 
 
@@ -103,9 +98,7 @@ class ArtifactView(ArtifactProxyBase):
         },
     )
     def get(self, request, artifact_path: str):
-        handle, filename = artifact_proxy.artifact_open(
-            actor=actor_from_request(request), path=artifact_path
-        )
+        handle, filename = artifact_proxy.artifact_open(actor=self.actor(), path=artifact_path)
         response = FileResponse(handle, content_type="application/octet-stream")
         response["Content-Disposition"] = "attachment"
         response["X-Content-Type-Options"] = "nosniff"
@@ -123,7 +116,7 @@ class ArtifactView(ArtifactProxyBase):
         body = request.data  # the raw stream, or {} when there is no body
         stream = body if hasattr(body, "read") else io.BytesIO(b"")
         artifact_proxy.artifact_upload(
-            actor=actor_from_request(request),
+            actor=self.actor(),
             path=artifact_path,
             stream=stream,
             content_length=length,
@@ -137,5 +130,5 @@ class ArtifactView(ArtifactProxyBase):
         responses=EMPTY_ANSWER,
     )
     def delete(self, request, artifact_path: str):
-        artifact_proxy.artifact_delete(actor=actor_from_request(request), path=artifact_path)
+        artifact_proxy.artifact_delete(actor=self.actor(), path=artifact_path)
         return Response({})

@@ -5,9 +5,8 @@ from __future__ import annotations
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
-from accounts.permissions import IsAuthenticatedPrincipal, actor_from_request
+from accounts.permissions import DoorView
 from core.api import StrictCharField, epoch_ms, json_body, query_one, validated
 from core.errors import InvalidParameter
 from core.openapi import UC_PAGE_PARAMETERS
@@ -66,18 +65,15 @@ def version_out(version, aliases: list[str] | None = None) -> dict:
     }
 
 
-class UCView(APIView):
-    permission_classes = [IsAuthenticatedPrincipal]
-
-    def actor(self):
-        return actor_from_request(self.request)
+class UCVersionView(DoorView):
+    """Model versions as Unity Catalog renders them."""
 
     def render(self, version):
         aliases = selectors.aliases_of([version.pk]).get(version.pk, [])
         return Response(version_out(version, aliases))
 
 
-class VersionsCreateView(UCView):
+class VersionsCreateView(UCVersionView):
     @extend_schema(
         request=VersionCreateInputSerializer, responses=dict, operation_id="uc_create_version"
     )
@@ -94,7 +90,7 @@ class VersionsCreateView(UCView):
         return self.render(version)
 
 
-class VersionsListView(UCView):
+class VersionsListView(UCVersionView):
     @extend_schema(
         parameters=UC_PAGE_PARAMETERS,
         responses=dict,
@@ -116,7 +112,7 @@ class VersionsListView(UCView):
         )
 
 
-class VersionDetailView(UCView):
+class VersionDetailView(UCVersionView):
     @extend_schema(responses=dict, operation_id="uc_get_version")
     def get(self, request, full_name, version):
         return self.render(
@@ -142,7 +138,7 @@ class VersionDetailView(UCView):
         return Response({})
 
 
-class VersionFinalizeView(UCView):
+class VersionFinalizeView(UCVersionView):
     @extend_schema(request=None, responses=dict, operation_id="uc_finalize_version")
     def patch(self, request, full_name, version):
         obj = services.model_version_finalize(
@@ -151,7 +147,7 @@ class VersionFinalizeView(UCView):
         return self.render(obj)
 
 
-class AliasView(UCView):
+class AliasView(UCVersionView):
     @extend_schema(responses=dict, operation_id="uc_get_alias")
     def get(self, request, full_name, alias):
         return self.render(
@@ -174,7 +170,7 @@ class AliasView(UCView):
         return Response({})
 
 
-class CredentialsView(UCView):
+class CredentialsView(UCVersionView):
     @extend_schema(
         request=CredentialsInputSerializer, responses=dict, operation_id="uc_version_credentials"
     )

@@ -11,9 +11,8 @@ from __future__ import annotations
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
-from accounts.permissions import IsAuthenticatedPrincipal, actor_from_request
+from accounts.permissions import DoorView
 from core.api import json_body, query_one, validated
 from core.openapi import PAGE_PARAMETERS
 from registry import services
@@ -22,13 +21,8 @@ from registry.models import PromotionRequest
 from registry.selectors import promotions as selectors
 
 
-class V1View(APIView):
-    """Authenticated principals only; every object decision is the service's."""
-
-    permission_classes = [IsAuthenticatedPrincipal]
-
-    def actor(self):
-        return actor_from_request(self.request)
+class V1View(DoorView):
+    """The registry's native views: a promotion request rendered with its facts."""
 
     def render_request(self, request, status: int = 200) -> Response:
         facts = selectors.promotion_request_facts(self.actor(), [request])

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from rest_framework.response import Response
 
-from accounts.permissions import IsAuthenticatedPrincipal, actor_from_request
 from core.api import json_body, query_bool, query_one
 from core.errors import InvalidParameter
 from tracking import selectors, services
@@ -22,11 +21,6 @@ from tracking.api.mlflow import render
 
 class MlflowView(TrackingView):
     """Base of the door: authenticated principals only; objects are checked by services."""
-
-    permission_classes = [IsAuthenticatedPrincipal]
-
-    def actor(self):
-        return actor_from_request(self.request)
 
     def body(self) -> dict:
         return json_body(self.request)

@@ -6,7 +6,6 @@ from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.response import Response
 
-from accounts.permissions import IsAuthenticatedPrincipal, actor_from_request
 from core.api import StrictCharField, StrictInputSerializer, json_body, validated
 from tracking import selectors, services
 from tracking.api.base import TrackingView
@@ -42,11 +41,9 @@ def permissions_out(actor, experiment_id) -> dict:
 
 
 class ExperimentPermissionsView(TrackingView):
-    permission_classes = [IsAuthenticatedPrincipal]
-
     @extend_schema(responses=dict, operation_id="experiment_permissions_list")
     def get(self, request, experiment_id: str):
-        return Response(permissions_out(actor_from_request(request), experiment_id))
+        return Response(permissions_out(self.actor(), experiment_id))
 
     @extend_schema(
         request=ExperimentPermissionInputSerializer,
@@ -55,7 +52,7 @@ class ExperimentPermissionsView(TrackingView):
     )
     def post(self, request, experiment_id: str):
         data = validated(ExperimentPermissionInputSerializer, json_body(request))
-        actor = actor_from_request(request)
+        actor = self.actor()
         services.experiment_permission_set(
             actor=actor,
             experiment_id=experiment_id,
@@ -71,7 +68,7 @@ class ExperimentPermissionsView(TrackingView):
     )
     def delete(self, request, experiment_id: str):
         data = validated(ExperimentPermissionRemoveInputSerializer, json_body(request))
-        actor = actor_from_request(request)
+        actor = self.actor()
         services.experiment_permission_remove(
             actor=actor, experiment_id=experiment_id, principal=data["principal"]
         )

@@ -8,9 +8,8 @@ from __future__ import annotations
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
-from accounts.permissions import IsAuthenticatedPrincipal, actor_from_request
+from accounts.permissions import DoorView
 from core.api import json_body, query_one, validated
 from core.openapi import PAGE_PARAMETERS
 from webhooks import selectors, services
@@ -18,16 +17,7 @@ from webhooks.api.v1 import serializers as s
 from webhooks.models import WebhookDelivery
 
 
-class V1WebhookView(APIView):
-    """Authenticated principals only; every object decision is the service's."""
-
-    permission_classes = [IsAuthenticatedPrincipal]
-
-    def actor(self):
-        return actor_from_request(self.request)
-
-
-class WebhooksView(V1WebhookView):
+class WebhooksView(DoorView):
     """List the webhooks the caller may manage; subscribe a URL (MANAGE on the scope)."""
 
     @extend_schema(
@@ -66,7 +56,7 @@ class WebhooksView(V1WebhookView):
         return Response(s.webhook_out(hook), status=201)
 
 
-class WebhookView(V1WebhookView):
+class WebhookView(DoorView):
     """One webhook: read, change or delete (MANAGE on its scope)."""
 
     @extend_schema(responses=s.WebhookOutputSerializer, operation_id="webhooks_get")
@@ -91,7 +81,7 @@ class WebhookView(V1WebhookView):
         return Response(status=204)
 
 
-class WebhookTestView(V1WebhookView):
+class WebhookTestView(DoorView):
     """Send an example event now; answers the recorded test delivery."""
 
     @extend_schema(
@@ -107,7 +97,7 @@ class WebhookTestView(V1WebhookView):
         return Response(s.delivery_out(delivery))
 
 
-class WebhookDeliveriesView(V1WebhookView):
+class WebhookDeliveriesView(DoorView):
     """A webhook's deliveries with their outcomes, newest first."""
 
     @extend_schema(
