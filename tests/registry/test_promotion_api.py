@@ -343,10 +343,10 @@ def test_failing_gates_answer_400_naming_the_gate(team, versions, clients):
     [
         ("get", POLICIES),
         ("post", POLICIES),
-        ("patch", f"{POLICIES}/{uuid.uuid4()}"),
+        ("patch", f"{POLICIES}/00000000-0000-4000-8000-000000000001"),
         ("get", REQUESTS),
         ("post", REQUESTS),
-        ("post", f"{REQUESTS}/{uuid.uuid4()}/approve"),
+        ("post", f"{REQUESTS}/00000000-0000-4000-8000-000000000002/approve"),
         ("put", f"{ALIAS}/champion"),
         ("post", f"{ALIAS}/champion/break-glass"),
         ("get", f"{ALIAS}/champion/history"),
