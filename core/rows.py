@@ -23,7 +23,7 @@ from django.db.models.fields.mixins import FieldCacheMixin
 Converters = list[tuple[Col, list[Callable[..., Any]]]]
 
 
-def _field(model: type[Model], name: str) -> Field[Any, Any]:
+def concrete_field(model: type[Model], name: str) -> Field[Any, Any]:
     """A concrete field by name (`_meta.get_field` also answers reverse relations)."""
     field = model._meta.get_field(name)
     if not isinstance(field, Field):
@@ -46,7 +46,7 @@ class Part:
     def concrete(self) -> list[Field[Any, Any]]:
         if not self.fields:
             return list(self.model._meta.concrete_fields)
-        return [_field(self.model, name) for name in self.fields]
+        return [concrete_field(self.model, name) for name in self.fields]
 
     @functools.cached_property
     def columns(self) -> str:
@@ -121,7 +121,7 @@ def fetch_one(sql: str, params: Sequence[Any]) -> tuple[Any, ...] | None:
 
 def db_value(model: type[Model], field_name: str, value: Any) -> Any:
     """A lookup value as the database stores it (e.g. a UUID on SQLite is 32 hex digits)."""
-    return _field(model, field_name).get_db_prep_value(value, connection)
+    return concrete_field(model, field_name).get_db_prep_value(value, connection)
 
 
 def any_of(vendor: str, n: int) -> str:

@@ -20,9 +20,11 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
+from uuid import UUID
 
 from django.db import connection
+from django.db.models import Field
 from django.utils import timezone
 
 from audit.governance import governed
@@ -33,6 +35,7 @@ from catalog.privileges import Privilege
 from catalog.selectors import catalog_lookup, schema_lookup
 from core.actor import Actor
 from core.errors import Denial, InvalidParameter, StewardError
+from core.rows import concrete_field
 from lineage import naming
 from lineage.models import LineageEdge, LineageNode
 from lineage.openlineage import (
@@ -44,6 +47,10 @@ from lineage.openlineage import (
     parse_event,
     parse_events,
 )
+
+if TYPE_CHECKING:
+    from registry.models import ModelVersion
+    from tracking.models import Run
 
 MAX_BATCH = 1000  # events in one POST
 EDGE_CHUNK = 500  # edges per INSERT (4 parameters each; SQLite allows 32,766)
@@ -209,30 +216,34 @@ class _Graph:
             dirty |= _transition(row, event_type, when)
         return dirty
 
-    def _may_modify(self, securable) -> bool:
+    def _may_modify(self, securable: Catalog | Schema | None) -> bool:
         return self.actor is not None and authz.check(self.actor, Privilege.MODIFY, securable)
 
     def _link(self, spec: _NodeSpec, row: LineageNode) -> set[str]:
         """Link a dataset to the catalog or schema its stewardSecurable facet names: MODIFY
         there, and on the securable it was linked to before."""
         assert spec.securable is not None and self.actor is not None
-        kind = spec.securable[0]
         current = row.catalog or row.schema
         target = _link_target(self.actor, spec.securable, current, spec.where)
         if target is None:
             return set()
-        row.catalog = target if kind == "catalog" else None
-        row.schema = target if kind == "schema" else None
+        # catalog_lookup answers a "catalog" link, schema_lookup a "schema" one.
+        row.catalog = target if isinstance(target, Catalog) else None
+        row.schema = target if isinstance(target, Schema) else None
         return {"catalog", "schema"}
 
 
-def _link_target(actor: Actor, securable: tuple[str, str], current, where: str):
+def _link_target(
+    actor: Actor, securable: tuple[str, str], current: Catalog | Schema | None, where: str
+) -> Catalog | Schema | None:
     """The catalog or schema a stewardSecurable facet names, if the actor may link the dataset
     to it: MODIFY there and on `current` (what it is linked to now). None when it is already
     linked there. Errors name the field at fault and keep their code and audit details."""
     kind, full_name = securable
     try:
-        target = catalog_lookup(full_name) if kind == "catalog" else schema_lookup(full_name)
+        target: Catalog | Schema = (
+            catalog_lookup(full_name) if kind == "catalog" else schema_lookup(full_name)
+        )
         if current is not None and current.pk == target.pk:
             return None
         authz.require(actor, Privilege.MODIFY, target)
@@ -246,7 +257,7 @@ def _link_target(actor: Actor, securable: tuple[str, str], current, where: str):
 
 
 _UPDATED = [
-    LineageNode._meta.get_field(name)
+    concrete_field(LineageNode, name)
     for name in (
         "facets",
         "facets_time",
@@ -261,7 +272,7 @@ _UPDATED = [
     )
 ]
 _INSERTED = [
-    LineageNode._meta.get_field(name)
+    concrete_field(LineageNode, name)
     for name in (
         "kind",
         "identity",
@@ -277,6 +288,13 @@ _INSERTED = [
     )
 ]
 
+
+def _quoted(f: Field[Any, Any]) -> str:
+    """The quoted column of a concrete field (`concrete_field` has given every one above)."""
+    assert f.column is not None
+    return connection.ops.quote_name(f.column)
+
+
 _NODE_TABLE = connection.ops.quote_name(LineageNode._meta.db_table)
 _EDGE_TABLE = connection.ops.quote_name(LineageEdge._meta.db_table)
 # An existing edge takes the version a newer write names, never a blank one.
@@ -291,7 +309,7 @@ def _insert_missing(rows: list[LineageNode]) -> None:
     more Python than the statement costs PostgreSQL (bench/README.md, lineage profile)."""
     now = timezone.now()
     table = connection.ops.quote_name(LineageNode._meta.db_table)
-    columns = ", ".join(connection.ops.quote_name(f.column) for f in _INSERTED)
+    columns = ", ".join(_quoted(f) for f in _INSERTED)
     for row in rows:
         row.created_at = row.updated_at = now
     per_row = "(" + ", ".join(["%s"] * len(_INSERTED)) + ")"
@@ -313,7 +331,7 @@ def _insert_missing(rows: list[LineageNode]) -> None:
 def _update_rows(rows: list[LineageNode]) -> None:
     """One parameterised UPDATE per row, sent with executemany (psycopg pipelines it)."""
     table = connection.ops.quote_name(LineageNode._meta.db_table)
-    assignments = ", ".join(f"{connection.ops.quote_name(f.column)} = %s" for f in _UPDATED)
+    assignments = ", ".join(f"{_quoted(f)} = %s" for f in _UPDATED)
     params = [
         [f.get_db_prep_save(getattr(row, f.attname), connection) for f in _UPDATED] + [row.pk]
         for row in rows
@@ -322,7 +340,7 @@ def _update_rows(rows: list[LineageNode]) -> None:
         cursor.executemany(f"UPDATE {table} SET {assignments} WHERE id = %s", params)
 
 
-def _upsert_edges(edges) -> None:
+def _upsert_edges(edges: Iterable[tuple[int, int, str, str]]) -> None:
     """Insert edges, or give an existing one the version a newer event names (never blank it).
 
     One statement per chunk, in one global order, so that two requests adding the same edges
@@ -545,7 +563,7 @@ def lineage_event_batch_ingest(*, actor: Actor, body: Any) -> BatchOutcome:
 # --- hooks for the tracking and registry services ----------------------------------------------
 
 
-def mlflow_run_inputs_record(*, actor: Actor, run, datasets: list[dict]) -> None:
+def mlflow_run_inputs_record(*, actor: Actor, run: Run, datasets: list[dict[str, Any]]) -> None:
     """Dataset → run edges for the datasets an MLflow run logged (`mlflow.log_input`), each at
     its digest. Called by `tracking.services.run_log_inputs` inside its transaction, which has
     authorized the actor (CAN_EDIT) and audits the call. A dataset is named as OpenLineage names
@@ -569,23 +587,26 @@ def mlflow_run_inputs_record(*, actor: Actor, run, datasets: list[dict]) -> None
     graph.flush()
 
 
-def model_version_source_record(*, version, run_exists: bool | None = None) -> None:
+def model_version_source_record(*, version: ModelVersion, run_exists: bool | None = None) -> None:
     """The model-version node, and the edge from the MLflow run that produced it (its
     `run_id`). Called by `registry.services.versions.model_version_create` inside its
     transaction, which has checked that the actor may read that run (and says so with
     `run_exists`, sparing the lookup). On PostgreSQL one raw statement (`_record_source`);
     elsewhere, and when that statement missed a node, a `_Graph` flush writing the same rows."""
     if run_exists is None:
-        run = LineageNode._meta.get_field("mlflow_run").related_model  # tracking's Run
-        run_exists = bool(version.run_id) and run.objects.filter(pk=version.run_id).exists()
+        run_model = concrete_field(LineageNode, "mlflow_run").related_model  # tracking's Run
+        assert isinstance(run_model, type)
+        run_exists = (
+            bool(version.run_id) and run_model._default_manager.filter(pk=version.run_id).exists()
+        )
     run_id = version.run_id if version.run_id and run_exists else None
     if connection.vendor == "postgresql" and _record_source(version.pk, run_id):
         return
     graph = _Graph(None)
     node = graph.node(Kind.MODEL_VERSION, "", str(version.pk), model_version_id=version.pk)
     if run_id:
-        run = graph.node(Kind.MLFLOW_RUN, "", run_id, mlflow_run_id=run_id)
-        graph.edge(run, node, EdgeKind.OUTPUT)
+        run_node = graph.node(Kind.MLFLOW_RUN, "", run_id, mlflow_run_id=run_id)
+        graph.edge(run_node, node, EdgeKind.OUTPUT)
     graph.flush()
 
 
@@ -595,7 +616,7 @@ def model_version_source_record(*, version, run_exists: bool | None = None) -> N
 # link or the OpenLineage flag to merge into an existing row, so an existing node is left as it
 # is, exactly as the flush leaves it.
 _SOURCE_NODE = "(%s, %s, '', %s, '{}', '', false, %s, %s, %s, %s)"
-_NODE_COLUMNS = ", ".join(connection.ops.quote_name(f.column) for f in _INSERTED)
+_NODE_COLUMNS = ", ".join(_quoted(f) for f in _INSERTED)
 _SOURCE_NODES_INSERT = (
     f"INSERT INTO {_NODE_TABLE} ({_NODE_COLUMNS}) VALUES {{rows}} ON CONFLICT (identity) DO NOTHING"
 )
@@ -616,7 +637,7 @@ _SOURCE_WITH_RUN_SQL = (
 _SOURCE_ALONE_SQL = _SOURCE_NODES_INSERT.format(rows=_SOURCE_NODE)
 
 
-def _record_source(version_pk, run_id: str | None) -> bool:
+def _record_source(version_pk: UUID, run_id: str | None) -> bool:
     """`model_version_source_record` on PostgreSQL, in one statement built once per process.
     False when the run -> version edge could not be written because a node was committed by a
     concurrent transaction after this statement's snapshot (ON CONFLICT waited for it, the
@@ -649,9 +670,13 @@ def _record_source(version_pk, run_id: str | None) -> bool:
                 version_row[0],
             ],
         )
-        return cursor.fetchone()[0] == 2
+        found: int = cursor.fetchone()[0]
+        return found == 2
 
 
-def _node_params(row: tuple[str, tuple], now: datetime) -> list:
+_NodeRow = tuple[str, tuple[str, str, str | None, UUID | None]]  # identity, insert values
+
+
+def _node_params(row: _NodeRow, now: datetime) -> list[Any]:
     identity, (kind, name, mlflow_run_id, model_version_id) = row
     return [kind, identity, name, mlflow_run_id, model_version_id, now, now]
