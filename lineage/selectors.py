@@ -27,7 +27,7 @@ import re
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from django.conf import settings
 from django.db import connection
@@ -39,8 +39,13 @@ from catalog import authz
 from catalog.models import Catalog, Schema
 from core.actor import Actor
 from core.errors import Denial, InvalidParameter, NotFound
+from core.rows import concrete_field
 from lineage import naming
 from lineage.models import LineageEdge, LineageNode
+
+if TYPE_CHECKING:
+    from registry.models import ModelVersion, RegisteredModel
+    from tracking.models import Experiment, Run
 
 _UUID = re.compile(r"^[0-9a-fA-F]{8}(-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12}$")
 MAX_DEPTH = 20
@@ -51,7 +56,7 @@ MAX_ROWS = 4 * MAX_NODES
 DIRECTIONS = ("upstream", "downstream", "both")
 
 Kind = LineageNode.Kind
-TYPE = {
+TYPE: dict[str, str] = {
     Kind.DATASET: "DATASET",
     Kind.JOB: "JOB",
     Kind.RUN: "RUN",
@@ -63,7 +68,7 @@ TYPE = {
 # --- parameters ------------------------------------------------------------------------------
 
 
-def clean_depth(value) -> int:
+def clean_depth(value: object) -> int:
     """Hops to walk: default DEFAULT_DEPTH, clamped to MAX_DEPTH; not a number → 400."""
     if value in (None, ""):
         return DEFAULT_DEPTH
@@ -73,10 +78,10 @@ def clean_depth(value) -> int:
     return min(int(text), MAX_DEPTH)
 
 
-def clean_direction(value, default: str = "both") -> str:
+def clean_direction(value: object, default: str = "both") -> str:
     if value in (None, ""):
         return default
-    if value not in DIRECTIONS:
+    if not isinstance(value, str) or value not in DIRECTIONS:
         raise InvalidParameter(f"direction must be one of {', '.join(DIRECTIONS)}.")
     return value
 
@@ -88,7 +93,7 @@ def _missing(node_id: str) -> NotFound:
     )
 
 
-def node_lookup(node_id) -> LineageNode:
+def node_lookup(node_id: object) -> LineageNode:
     """A node by its public id (`dataset:<namespace>:<name>`, `run:<uuid>`, ...), no
     authorization (internal: callers check). One query."""
     if not isinstance(node_id, str) or not node_id or len(node_id) > 4096 or "\x00" in node_id:
@@ -239,11 +244,11 @@ def _sql_json() -> tuple[str, str]:
     return key, node
 
 
-def _uuid(value) -> uuid.UUID | None:
+def _uuid(value: uuid.UUID | str | None) -> uuid.UUID | None:
     return None if value is None else value if isinstance(value, uuid.UUID) else uuid.UUID(value)
 
 
-def _dt(value) -> datetime | None:
+def _dt(value: datetime | str | None) -> datetime | None:
     """A timestamp from a raw row: PostgreSQL gives datetimes, SQLite gives text."""
     if value is None or isinstance(value, datetime):
         return value
@@ -251,7 +256,7 @@ def _dt(value) -> datetime | None:
     return parsed.replace(tzinfo=UTC) if parsed and parsed.tzinfo is None else parsed
 
 
-def _row(raw: tuple) -> NodeRow:
+def _row(raw: tuple[Any, ...]) -> NodeRow:
     pk, kind, namespace, name, facets, state, started, ended, ol, cat, sch, run, mv, depth = raw[
         :14
     ]
@@ -348,7 +353,8 @@ def walk_rows(root_id: int, *, depth: int, direction: str) -> tuple[list[NodeRow
 def walk(root_id: int, *, depth: int, direction: str) -> tuple[dict[int, int], bool]:
     """{node pk: hops from the root} of `walk_rows` (for tests and the benchmark's check)."""
     rows, truncated = walk_rows(root_id, depth=depth, direction=direction)
-    return {row.pk: row.depth for row in rows}, truncated  # type: ignore[misc]
+    # Every walked row is a stored node: the filter only tells mypy its pk is set.
+    return {row.pk: row.depth for row in rows if row.pk is not None}, truncated
 
 
 def _edges_among(pks: list[int]) -> list[tuple[int, int, str, str]]:
@@ -357,6 +363,7 @@ def _edges_among(pks: list[int]) -> list[tuple[int, int, str, str]]:
     if not pks:
         return []
     table = connection.ops.quote_name(LineageEdge._meta.db_table)
+    param: list[int] | str
     if connection.vendor == "postgresql":
         ids, param = "SELECT unnest(CAST(%s AS BIGINT[])) AS id", pks
     else:
@@ -368,46 +375,51 @@ def _edges_among(pks: list[int]) -> list[tuple[int, int, str, str]]:
     )
     with connection.cursor() as cursor:
         cursor.execute(sql, [param])
-        return cursor.fetchall()
+        rows: list[tuple[int, int, str, str]] = cursor.fetchall()
+        return rows
 
 
 # --- visibility ------------------------------------------------------------------------------
 
 
-def linked_models() -> tuple[Any, Any, Any, Any]:
+def linked_models() -> tuple[
+    type[ModelVersion], type[RegisteredModel], type[Run], type[Experiment]
+]:
     """The registry's ModelVersion and RegisteredModel and tracking's Run and Experiment, the
     rows a node can stand for, reached through the node's own foreign keys: lineage sits below
-    both apps (they record their lineage here) and imports neither."""
-    version = LineageNode._meta.get_field("model_version").related_model
-    run = LineageNode._meta.get_field("mlflow_run").related_model
+    both apps (they record their lineage here) and imports neither (only their types)."""
+    version = cast("type[ModelVersion]", concrete_field(LineageNode, "model_version").related_model)
+    run = cast("type[Run]", concrete_field(LineageNode, "mlflow_run").related_model)
     return (
         version,
-        version._meta.get_field("model").related_model,
+        cast("type[RegisteredModel]", concrete_field(version, "model").related_model),
         run,
-        run._meta.get_field("experiment").related_model,
+        cast("type[Experiment]", concrete_field(run, "experiment").related_model),
     )
 
 
 class _Details:
     """What the nodes of one answer stand for, and which of them the actor may see."""
 
-    def __init__(self, actor: Actor, nodes: list[NodeRow], *, seen_models: frozenset = frozenset()):
-        ModelVersion, RegisteredModel, Run, Experiment = linked_models()  # noqa: N806
-        self.versions: dict[Any, Any] = {}
-        self.runs: dict[str, Any] = {}
+    def __init__(
+        self, actor: Actor, nodes: list[NodeRow], *, seen_models: frozenset[uuid.UUID] = frozenset()
+    ):
+        version_model, registered_model, run_model, experiment_model = linked_models()
+        self.versions: dict[uuid.UUID | None, ModelVersion] = {}
+        self.runs: dict[str | None, Run] = {}
         version_ids = [n.model_version_id for n in nodes if n.model_version_id]
         run_ids = [n.mlflow_run_id for n in nodes if n.mlflow_run_id]
         if version_ids:
             self.versions = {
                 v.pk: v
-                for v in ModelVersion.objects.filter(pk__in=version_ids)
+                for v in version_model.objects.filter(pk__in=version_ids)
                 .select_related("model")
                 .only("id", "version", "status", "lifecycle", "model__id", "model__full_name")
             }
         if run_ids:
             self.runs = {
                 r.pk: r
-                for r in Run.objects.filter(pk__in=run_ids).only(
+                for r in run_model.objects.filter(pk__in=run_ids).only(
                     "run_id",
                     "experiment_id",
                     "run_name",
@@ -422,33 +434,37 @@ class _Details:
         self.authenticated = p.user_id is not None
         # `seen_models`: models the caller has just been checked to see (the shortcut's own).
         self.visible_models = set(seen_models)
-        self.visible_experiments: set = set()
+        self.visible_experiments: set[int] = set()
         # Linked securables the actor may see, with their names: {id: full name}.
-        self.catalogs: dict[Any, str] = {}
-        self.schemas: dict[Any, str] = {}
+        self.catalogs: dict[uuid.UUID, str] = {}
+        self.schemas: dict[uuid.UUID, str] = {}
         self.mlflow_datasets: set[int] = set()
         catalog_ids = {n.catalog_id for n in nodes if n.catalog_id}
         schema_ids = {n.schema_id for n in nodes if n.schema_id}
         if not self.authenticated:
             return
         if catalog_ids:
-            qs = Catalog.objects.filter(pk__in=catalog_ids)
-            qs = qs if self.admin else authz.visible_catalogs(actor, qs)
-            self.catalogs = dict(qs.values_list("pk", "name"))
+            catalogs = Catalog.objects.filter(pk__in=catalog_ids)
+            catalogs = catalogs if self.admin else authz.visible_catalogs(actor, catalogs)
+            self.catalogs = dict(catalogs.values_list("pk", "name"))
         if schema_ids:
-            qs = Schema.objects.filter(pk__in=schema_ids)
-            qs = qs if self.admin else authz.visible_schemas(actor, qs)
-            self.schemas = dict(qs.values_list("pk", "full_name"))
+            schemas = Schema.objects.filter(pk__in=schema_ids)
+            schemas = schemas if self.admin else authz.visible_schemas(actor, schemas)
+            self.schemas = dict(schemas.values_list("pk", "full_name"))
         if self.admin:
             return
         model_ids = {v.model_id for v in self.versions.values()} - self.visible_models
         if model_ids:
-            qs = RegisteredModel.objects.filter(pk__in=model_ids)
-            self.visible_models |= set(authz.visible_models(actor, qs).values_list("pk", flat=True))
+            models = registered_model.objects.filter(pk__in=model_ids)
+            self.visible_models |= set(
+                authz.visible_models(actor, models).values_list("pk", flat=True)
+            )
         experiment_ids = {r.experiment_id for r in self.runs.values()}
         if experiment_ids:
-            qs = Experiment.objects.filter(pk__in=experiment_ids)
-            self.visible_experiments = set(authz.visible(actor, qs).values_list("pk", flat=True))
+            experiments = experiment_model.objects.filter(pk__in=experiment_ids)
+            self.visible_experiments = set(
+                authz.visible(actor, experiments).values_list("pk", flat=True)
+            )
         private = [
             n.pk
             for n in nodes
@@ -461,7 +477,9 @@ class _Details:
                     src_id__in=private,
                     kind=LineageEdge.Kind.INPUT,
                     dst__kind=Kind.MLFLOW_RUN,
-                    dst__mlflow_run__experiment__in=authz.visible(actor, Experiment.objects.all()),
+                    dst__mlflow_run__experiment__in=authz.visible(
+                        actor, experiment_model.objects.all()
+                    ),
                 )
                 .values_list("src_id", flat=True)
                 .distinct()
@@ -596,7 +614,8 @@ class GraphAnswer:
 
     def data(self) -> dict[str, Any]:
         """The answer as Python values."""
-        return json.loads(self.render())
+        data: dict[str, Any] = json.loads(self.render())
+        return data
 
 
 _EDGE_TYPE = {kind: f'"type":"{kind.upper()}"' for kind in LineageEdge.Kind.values}
@@ -609,7 +628,7 @@ def graph_of(
     depth: int,
     direction: str,
     root_id: str,
-    seen_models: frozenset = frozenset(),
+    seen_models: frozenset[uuid.UUID] = frozenset(),
 ) -> GraphAnswer:
     """The redacted graph around `root`; raises NotFound when the root itself is hidden."""
     if root.pk is None:  # a model version registered before lineage was recorded
@@ -664,7 +683,9 @@ def audit_graph_query(
 
 
 @governed("lineage.query", atomic=False)
-def lineage_graph(*, actor: Actor, node_id, depth=None, direction=None) -> GraphAnswer:
+def lineage_graph(
+    *, actor: Actor, node_id: str, depth: str | None = None, direction: str | None = None
+) -> GraphAnswer:
     """`{root, nodes, edges, truncated}` within `depth` hops of a node, upstream (what it came
     from), downstream (what it fed) or both; nodes the actor may not see are RESTRICTED."""
     hops = clean_depth(depth)
