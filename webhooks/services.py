@@ -44,8 +44,10 @@ import math
 import re
 import time
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
+from typing import Any, TypedDict, Unpack
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -55,7 +57,9 @@ from django.utils import timezone
 from audit.governance import current_request_id, governed
 from audit.services import audit_event_write
 from catalog import authz
+from catalog.models import Metastore, Securable
 from catalog.privileges import Privilege, SecurableType
+from catalog.securables import Node
 from catalog.selectors import metastore, securable_lookup
 from catalog.services import audit_write
 from core.actor import Actor
@@ -87,7 +91,7 @@ UPDATABLE = {"name", "url", "events", "mlflow_events", "secret", "description", 
 # --- emit ------------------------------------------------------------------------------------
 
 
-def _creator_sees(hook: Webhook, securable, actors: dict) -> bool:
+def _creator_sees(hook: Webhook, securable: Node | None, actors: dict[Any, Actor]) -> bool:
     user = hook.creator
     if user is None or not user.is_active:
         return False
@@ -116,7 +120,12 @@ def _any_active() -> bool:
         return bool(cursor.fetchone()[0])
 
 
-def emit(event: str, data, *, securable=None) -> int:
+Payload = dict[str, Any]
+
+
+def emit(
+    event: str, data: Payload | Callable[[], Payload], *, securable: Node | None = None
+) -> int:
     """Record the event for every matching subscription and send after commit (see the top
     of this module). `data` is the payload, or a callable building it, called only when some
     webhook receives the event."""
@@ -135,7 +144,7 @@ def emit(event: str, data, *, securable=None) -> int:
     ]
     if not hooks:
         return 0
-    actors: dict = {}
+    actors: dict[Any, Actor] = {}
     receivers = [h for h in hooks if _creator_sees(h, securable, actors)]
     if not receivers:
         return 0
@@ -169,7 +178,7 @@ def _enqueue(ids: list[str]) -> None:
 # --- validation -------------------------------------------------------------------------------
 
 
-def clean_name(value) -> str:
+def clean_name(value: object) -> str:
     if not isinstance(value, str) or not _NAME.match(value):
         raise InvalidParameter(
             "name must be 1 to 63 letters, digits, '.', '_' or '-', starting and ending with a "
@@ -178,7 +187,7 @@ def clean_name(value) -> str:
     return value
 
 
-def clean_url(value) -> str:
+def clean_url(value: object) -> str:
     try:
         url = net.parse_url(value)
     except net.UrlRejected as exc:
@@ -189,17 +198,17 @@ def clean_url(value) -> str:
             f"url is refused: {why}. Webhooks may not target loopback, private, link-local "
             "or other internal addresses (see STEWARD_WEBHOOK_ALLOWED_TARGETS)."
         )
-    return value
+    return url.text  # `value`, now known to be a string
 
 
-def clean_events(value, *, allowed=event_names.ALL) -> list[str]:
+def clean_events(value: object, *, allowed: tuple[str, ...] = event_names.ALL) -> list[str]:
     try:
         return event_names.clean_events(value, allowed=allowed)
     except event_names.EventError as exc:
         raise InvalidParameter(str(exc)) from None
 
 
-def clean_secret(value) -> str:
+def clean_secret(value: object) -> str:
     if value is None:
         return ""
     if not isinstance(value, str) or len(value) > MAX_SECRET or "\x00" in value:
@@ -207,7 +216,7 @@ def clean_secret(value) -> str:
     return value
 
 
-def clean_description(value) -> str:
+def clean_description(value: object) -> str:
     if value is None:
         return ""
     if not isinstance(value, str) or len(value) > MAX_DESCRIPTION or "\x00" in value:
@@ -217,15 +226,15 @@ def clean_description(value) -> str:
     return value
 
 
-def clean_status(value) -> str:
+def clean_status(value: object) -> str:
     if value is None:
         return Webhook.Status.ACTIVE
-    if value not in Webhook.Status.values:
+    if not isinstance(value, str) or value not in Webhook.Status.values:
         raise InvalidParameter("status must be ACTIVE or DISABLED.")
     return value
 
 
-def scope_of(securable_type, full_name):
+def scope_of(securable_type: object, full_name: object) -> Metastore | Securable:
     """The securable a webhook is scoped to: the metastore when neither is given."""
     if securable_type in (None, "") and full_name in (None, ""):
         return metastore()
@@ -237,7 +246,9 @@ def scope_of(securable_type, full_name):
 # --- lookups ----------------------------------------------------------------------------------
 
 
-def webhook_lookup(actor: Actor, webhook_id, *, write: bool = False, lock: bool = False):
+def webhook_lookup(
+    actor: Actor, webhook_id: object, *, write: bool = False, lock: bool = False
+) -> Webhook:
     """A webhook the actor may manage (reads: holds MANAGE on its scope, read-only tokens
     included; writes: check); anything else is not found, audited as a denial."""
     try:
@@ -262,7 +273,7 @@ def webhook_lookup(actor: Actor, webhook_id, *, write: bool = False, lock: bool 
 # --- subscriptions ----------------------------------------------------------------------------
 
 
-def _audit(actor: Actor, action: str, hook: Webhook, **details) -> None:
+def _audit(actor: Actor, action: str, hook: Webhook, **details: Any) -> None:
     audit_write(
         actor,
         action,
@@ -275,14 +286,14 @@ def _audit(actor: Actor, action: str, hook: Webhook, **details) -> None:
 def webhook_create(
     *,
     actor: Actor,
-    name,
-    url,
-    events,
-    secret=None,
-    description=None,
-    status=None,
-    securable_type=None,
-    full_name=None,
+    name: object,
+    url: object,
+    events: object,
+    secret: object = None,
+    description: object = None,
+    status: object = None,
+    securable_type: object = None,
+    full_name: object = None,
 ) -> Webhook:
     """Subscribe `url` to `events` about a scope (MANAGE on it; the metastore when none is
     named). The secret is stored encrypted and never shown again."""
@@ -315,14 +326,14 @@ def webhook_create(
 
 
 @governed("webhook.update")
-def webhook_update(*, actor: Actor, webhook_id, **fields) -> Webhook:
+def webhook_update(*, actor: Actor, webhook_id: object, **fields: object) -> Webhook:
     """Change a webhook (MANAGE on its scope). `secret=""` removes the secret;
     `mlflow_events` replaces only MLflow's events and keeps Steward's (the MLflow door)."""
     unknown = set(fields) - UPDATABLE
     if unknown:
         raise InvalidParameter(f"Unknown field {sorted(unknown)[0]!r}.")
     hook = webhook_lookup(actor, webhook_id, write=True, lock=True)
-    changes: dict = {}
+    changes: dict[str, Any] = {}
     if fields.get("name") is not None:
         hook.name = changes["name"] = clean_name(fields["name"])
     if fields.get("url") is not None:
@@ -349,7 +360,7 @@ def webhook_update(*, actor: Actor, webhook_id, **fields) -> Webhook:
 
 
 @governed("webhook.delete")
-def webhook_delete(*, actor: Actor, webhook_id) -> None:
+def webhook_delete(*, actor: Actor, webhook_id: object) -> None:
     """Remove a webhook and its delivery history (MANAGE on its scope); pending deliveries
     are not sent."""
     hook = webhook_lookup(actor, webhook_id, write=True, lock=True)
@@ -358,20 +369,17 @@ def webhook_delete(*, actor: Actor, webhook_id) -> None:
 
 
 @governed("webhook.test", atomic=False)
-def webhook_test(*, actor: Actor, webhook_id, event=None) -> WebhookDelivery:
+def webhook_test(*, actor: Actor, webhook_id: object, event: object = None) -> WebhookDelivery:
     """Send an example event now (MANAGE on the scope; the webhook's first event unless one
     is named), recorded as a test delivery. The request goes out outside any transaction:
     an audit write holds the audit chain's lock until commit, and a slow receiver must not
     hold up every other write."""
     hook = webhook_lookup(actor, webhook_id, write=True)
-    if event is None:
-        event = hook.events[0]
-    else:
-        event = clean_events([event])[0]
+    name: str = hook.events[0] if event is None else clean_events([event])[0]
     delivery = WebhookDelivery(
         webhook=hook,
-        event=event,
-        payload=event_names.envelope(event, event_names.EXAMPLES[event]),
+        event=name,
+        payload=event_names.envelope(name, event_names.EXAMPLES[name]),
         is_test=True,
         request_id=actor.request_id,
     )
@@ -391,7 +399,7 @@ def webhook_test(*, actor: Actor, webhook_id, event=None) -> WebhookDelivery:
             actor,
             "webhook.test",
             hook,
-            event=event,
+            event=name,
             delivery=str(delivery.id),
             outcome=delivery.status,
             status_code=delivery.last_status_code,
@@ -405,7 +413,8 @@ def webhook_test(*, actor: Actor, webhook_id, event=None) -> WebhookDelivery:
 def backoff_seconds(attempts: int) -> int:
     """Exponential: base, 2 base, 4 base, ... capped at an hour."""
     base = max(1, int(settings.STEWARD_WEBHOOK_RETRY_BACKOFF))
-    return min(base * 2 ** max(0, attempts - 1), MAX_BACKOFF_SECONDS)
+    delay: int = base * 2 ** max(0, attempts - 1)  # int ** int is typed Any (it may be a float)
+    return min(delay, MAX_BACKOFF_SECONDS)
 
 
 def retry_after_seconds(value: str, now: datetime) -> int | None:
@@ -431,7 +440,34 @@ def retry_after_seconds(value: str, now: datetime) -> int | None:
     return min(math.ceil(seconds), cap)
 
 
-def _log_entry(at, **values) -> dict:
+class _Outcome(TypedDict, total=False):
+    """What an attempt found, as `_log_entry` takes it (anything left out keeps its default)."""
+
+    status_code: int | None
+    error: str
+    address: str
+    ms: int
+    refused: bool
+    retryable: bool
+    response: str
+    retry_after: str
+
+
+class LogEntry(TypedDict):
+    """One attempt: when, and what it found (the first five go into the delivery's log)."""
+
+    at: str
+    status_code: int | None
+    error: str
+    address: str
+    ms: int
+    refused: bool
+    retryable: bool
+    response: str
+    retry_after: str
+
+
+def _log_entry(at: datetime, **values: Unpack[_Outcome]) -> LogEntry:
     return {
         "at": at.isoformat(),
         "status_code": None,
@@ -446,7 +482,7 @@ def _log_entry(at, **values) -> dict:
     }
 
 
-def _attempt(url: str, delivery: WebhookDelivery, secret: str) -> dict:
+def _attempt(url: str, delivery: WebhookDelivery, secret: str) -> LogEntry:
     """Send one attempt (signed now, with this attempt's timestamp); never raises."""
     at = timezone.now()
     started = time.monotonic()
@@ -480,7 +516,7 @@ def _ms(started: float) -> int:
     return int((time.monotonic() - started) * 1000)
 
 
-def _apply(delivery: WebhookDelivery, entry: dict) -> None:
+def _apply(delivery: WebhookDelivery, entry: LogEntry) -> None:
     delivery.last_status_code = entry["status_code"]
     delivery.last_error = entry["error"]
     delivery.last_response = entry["response"]
@@ -488,7 +524,7 @@ def _apply(delivery: WebhookDelivery, entry: dict) -> None:
     delivery.attempt_log = [*(delivery.attempt_log or []), log_entry]
 
 
-def _final_status(entry: dict) -> str:
+def _final_status(entry: LogEntry) -> str:
     if entry["refused"]:
         return WebhookDelivery.Status.REFUSED
     if entry["status_code"] is not None and 200 <= entry["status_code"] < 300:
@@ -496,7 +532,7 @@ def _final_status(entry: dict) -> str:
     return WebhookDelivery.Status.FAILED
 
 
-def delivery_attempt(delivery_id) -> str:
+def delivery_attempt(delivery_id: str) -> str:
     """Make the next attempt of one delivery if it is due; returns the resulting status, or
     "skipped" (not PENDING, not due, another worker holds it, or gone).
 
@@ -566,7 +602,7 @@ def delivery_attempt(delivery_id) -> str:
     return status
 
 
-def _audit_refusal(delivery: WebhookDelivery, entry: dict) -> None:
+def _audit_refusal(delivery: WebhookDelivery, entry: LogEntry) -> None:
     """A refused address is a security event (an SSRF attempt, or a misconfiguration)."""
     hook = delivery.webhook
     scope = scope_target(hook)
