@@ -4,8 +4,9 @@ webhook's scope; admins see all). A webhook outside that answers not found."""
 from __future__ import annotations
 
 from datetime import datetime
+from typing import TypeVar
 
-from django.db.models import Q
+from django.db.models import Q, QuerySet
 
 from audit.governance import governed
 from catalog import authz
@@ -17,8 +18,13 @@ from webhooks import events as event_names
 from webhooks.models import Webhook, WebhookDelivery
 from webhooks.services import scope_of, webhook_lookup
 
+# What `_newest_first` pages: rows with a `created_at` and an id.
+_Row = TypeVar("_Row", Webhook, WebhookDelivery)
 
-def _newest_first(queryset, *, max_results, page_token):
+
+def _newest_first(
+    queryset: QuerySet[_Row], *, max_results: object, page_token: str | None
+) -> tuple[list[_Row], str | None]:
     """One page, newest first, by the keyset (created_at, id); returns (items, token)."""
     size = page_size(max_results)
     after = decode_token(page_token)
@@ -41,12 +47,12 @@ def _newest_first(queryset, *, max_results, page_token):
 def webhook_list(
     *,
     actor: Actor,
-    securable_type=None,
-    full_name=None,
+    securable_type: object = None,
+    full_name: object = None,
     mlflow_only: bool = False,
-    max_results=None,
-    page_token=None,
-):
+    max_results: object = None,
+    page_token: str | None = None,
+) -> tuple[list[Webhook], str | None]:
     """Webhooks the actor may manage, newest first; optionally only those scoped exactly to
     one securable, or (the MLflow door) only those with at least one MLflow event."""
     qs = Webhook.objects.all()
@@ -71,12 +77,19 @@ def webhook_list(
 
 
 @governed("webhook.get", atomic=False)
-def webhook_get(*, actor: Actor, webhook_id) -> Webhook:
+def webhook_get(*, actor: Actor, webhook_id: object) -> Webhook:
     return webhook_lookup(actor, webhook_id)
 
 
 @governed("webhook.deliveries", atomic=False)
-def delivery_list(*, actor: Actor, webhook_id, status=None, max_results=None, page_token=None):
+def delivery_list(
+    *,
+    actor: Actor,
+    webhook_id: object,
+    status: object = None,
+    max_results: object = None,
+    page_token: str | None = None,
+) -> tuple[list[WebhookDelivery], str | None]:
     """A webhook's deliveries with their outcomes, newest first (MANAGE on its scope)."""
     hook = webhook_lookup(actor, webhook_id)
     qs = WebhookDelivery.objects.filter(webhook=hook)
