@@ -200,7 +200,9 @@ def logged_model_lookup(model_id: Any, *, for_update: bool = False) -> LoggedMod
     return obj
 
 
-def experiment_access(actor: Actor, experiment_id: Any, need: int, *, for_update=False):
+def experiment_access(
+    actor: Actor, experiment_id: Any, need: int, *, for_update: bool = False
+) -> Experiment:
     """The experiment if the actor holds level `need` on it (internal helper of services)."""
     obj = experiment_lookup(experiment_id, for_update=for_update)
     authz.require(actor, LEVEL_NAME[need], obj)

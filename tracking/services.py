@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import secrets
 import uuid
-from typing import Any
+from collections.abc import Iterable, Sequence
+from typing import Any, TypedDict
 
 from django.contrib.auth.models import Group
 from django.db import IntegrityError, transaction
@@ -77,7 +78,7 @@ def random_name() -> str:
     return f"{rng.choice(_ADJECTIVES)}-{rng.choice(_NOUNS)}-{rng.randrange(1000)}"
 
 
-def _audit(actor: Actor, action: str, securable_type: str, securable: str, **details: Any):
+def _audit(actor: Actor, action: str, securable_type: str, securable: str, **details: Any) -> None:
     audit_event_write(
         actor=actor,
         action=action,
@@ -108,7 +109,23 @@ def _require_active_model(model: LoggedModel) -> None:
         raise NotFound(f"Logged model with ID '{model.model_id}' not found.")
 
 
-def _keys(pairs) -> list[str]:
+Pairs = list[tuple[str, str]]  # tags or params: (key, value), as validation.key_values gives
+
+
+class MetricPoint(TypedDict):
+    """One metric point as `_clean_metrics` validated it."""
+
+    key: str
+    value: float
+    is_nan: bool
+    timestamp: int
+    step: int
+    model_id: str | None
+    dataset_name: str
+    dataset_digest: str
+
+
+def _keys(pairs: Iterable[tuple[str, str]]) -> list[str]:
     """Keys for audit details, bounded so that an event stays small."""
     keys = [k for k, *_ in pairs]
     return keys[:100] + (["..."] if len(keys) > 100 else [])
@@ -125,7 +142,7 @@ def _save_experiment(obj: Experiment, name: str) -> None:
         raise AlreadyExists(f"Experiment '{name[:300]}' already exists.") from None
 
 
-def _experiment_tags(raw) -> list[tuple[str, str]]:
+def _experiment_tags(raw: object) -> Pairs:
     return v.key_values(
         raw,
         "tags",
@@ -135,7 +152,9 @@ def _experiment_tags(raw) -> list[tuple[str, str]]:
 
 
 @governed("experiment.create")
-def experiment_create(*, actor: Actor, name, artifact_location=None, tags=None) -> Experiment:
+def experiment_create(
+    *, actor: Actor, name: object, artifact_location: object = None, tags: object = None
+) -> Experiment:
     """Create an experiment owned by the actor; any principal with a writing token may."""
     key = v.experiment_name(name)
     authz.require_writer(actor, Denial("experiment", key[:300]), what="creating an experiment")
@@ -158,7 +177,9 @@ def experiment_create(*, actor: Actor, name, artifact_location=None, tags=None) 
 
 
 @governed("experiment.update")
-def experiment_update(*, actor: Actor, experiment_id, new_name=None) -> Experiment:
+def experiment_update(
+    *, actor: Actor, experiment_id: object, new_name: object = None
+) -> Experiment:
     """Rename an active experiment; needs CAN_EDIT."""
     obj = experiment_access(actor, experiment_id, EDIT, for_update=True)
     if new_name is None:
@@ -184,7 +205,7 @@ def experiment_update(*, actor: Actor, experiment_id, new_name=None) -> Experime
 
 
 @governed("experiment.delete")
-def experiment_delete(*, actor: Actor, experiment_id) -> Experiment:
+def experiment_delete(*, actor: Actor, experiment_id: object) -> Experiment:
     """Soft-delete an experiment and its active runs; needs CAN_MANAGE."""
     obj = experiment_access(actor, experiment_id, MANAGE, for_update=True)
     if not obj.is_active:
@@ -201,7 +222,7 @@ def experiment_delete(*, actor: Actor, experiment_id) -> Experiment:
 
 
 @governed("experiment.restore")
-def experiment_restore(*, actor: Actor, experiment_id) -> Experiment:
+def experiment_restore(*, actor: Actor, experiment_id: object) -> Experiment:
     """Restore a deleted experiment and the runs deleted with it; needs CAN_MANAGE."""
     obj = experiment_access(actor, experiment_id, MANAGE, for_update=True)
     if obj.is_active:
@@ -219,7 +240,7 @@ def experiment_restore(*, actor: Actor, experiment_id) -> Experiment:
 
 
 @governed("experiment.set_tag")
-def experiment_tag_set(*, actor: Actor, experiment_id, key, value) -> None:
+def experiment_tag_set(*, actor: Actor, experiment_id: object, key: object, value: object) -> None:
     """Set one tag on an active experiment; needs CAN_EDIT."""
     obj = experiment_access(actor, experiment_id, EDIT, for_update=True)
     k = v.key(key)
@@ -230,7 +251,7 @@ def experiment_tag_set(*, actor: Actor, experiment_id, key, value) -> None:
 
 
 @governed("experiment.delete_tag")
-def experiment_tag_delete(*, actor: Actor, experiment_id, key) -> None:
+def experiment_tag_delete(*, actor: Actor, experiment_id: object, key: object) -> None:
     """Delete one tag of an active experiment; needs CAN_EDIT."""
     obj = experiment_access(actor, experiment_id, EDIT, for_update=True)
     k = v.text(key, "key", limit=v.MAX_ENTITY_KEY_LENGTH, required=True)
@@ -244,12 +265,14 @@ def experiment_tag_delete(*, actor: Actor, experiment_id, key) -> None:
 # --- sharing ---------------------------------------------------------------------------------
 
 
-def _principal_filter(principal) -> dict:
+def _principal_filter(principal: User | Group) -> dict[str, Any]:  # filter keywords
     return {"user": principal} if isinstance(principal, User) else {"group": principal}
 
 
 @governed("experiment.permissions_update")
-def experiment_permission_set(*, actor: Actor, experiment_id, principal, level) -> None:
+def experiment_permission_set(
+    *, actor: Actor, experiment_id: object, principal: object, level: object
+) -> None:
     """Share an experiment with a user or group at CAN_READ, CAN_EDIT or CAN_MANAGE (replacing
     their previous level); needs CAN_MANAGE."""
     obj = experiment_access(actor, experiment_id, MANAGE, for_update=True)
@@ -275,7 +298,7 @@ def experiment_permission_set(*, actor: Actor, experiment_id, principal, level) 
 
 
 @governed("experiment.permissions_update")
-def experiment_permission_remove(*, actor: Actor, experiment_id, principal) -> bool:
+def experiment_permission_remove(*, actor: Actor, experiment_id: object, principal: object) -> bool:
     """Stop sharing an experiment with a user or group; needs CAN_MANAGE. Returns whether a
     share existed (removing a missing share is not an error)."""
     obj = experiment_access(actor, experiment_id, MANAGE, for_update=True)
@@ -298,7 +321,7 @@ def experiment_permission_remove(*, actor: Actor, experiment_id, principal) -> b
 # --- runs ------------------------------------------------------------------------------------
 
 
-def _run_tags(raw, path: str = "tags", limit: int = v.MAX_TAGS_PER_CREATE):
+def _run_tags(raw: object, path: str = "tags", limit: int = v.MAX_TAGS_PER_CREATE) -> Pairs:
     return v.key_values(raw, path, limit=limit, value_limit=v.MAX_TAG_VAL_LENGTH)
 
 
@@ -310,7 +333,13 @@ def _run_name(value: str, path: str) -> str:
 
 @governed("run.create")
 def run_create(
-    *, actor: Actor, experiment_id, start_time=None, tags=None, run_name=None, user_id=None
+    *,
+    actor: Actor,
+    experiment_id: object,
+    start_time: object = None,
+    tags: object = None,
+    run_name: object = None,
+    user_id: object = None,
 ) -> Run:
     """Start a run in an active experiment; needs CAN_EDIT. The run's user is the actor,
     whatever `user_id` the client claims; a name is invented when none is given."""
@@ -352,7 +381,14 @@ def run_create(
 
 
 @governed("run.update")
-def run_update(*, actor: Actor, run_id, status=None, end_time=None, run_name=None) -> Run:
+def run_update(
+    *,
+    actor: Actor,
+    run_id: object,
+    status: object = None,
+    end_time: object = None,
+    run_name: object = None,
+) -> Run:
     """Change an active run's status, end time or name; needs CAN_EDIT."""
     run = run_access(actor, run_id, EDIT, for_update=True)
     new_status = v.enum(status, "status", set(Run.Status.values), numbers=RUN_STATUS_NUMBERS)
@@ -377,7 +413,7 @@ def run_update(*, actor: Actor, run_id, status=None, end_time=None, run_name=Non
 
 
 @governed("run.delete")
-def run_delete(*, actor: Actor, run_id) -> None:
+def run_delete(*, actor: Actor, run_id: object) -> None:
     """Soft-delete a run; needs CAN_MANAGE on its experiment."""
     run = run_access(actor, run_id, MANAGE, for_update=True)
     if run.is_active:
@@ -388,7 +424,7 @@ def run_delete(*, actor: Actor, run_id) -> None:
 
 
 @governed("run.restore")
-def run_restore(*, actor: Actor, run_id) -> None:
+def run_restore(*, actor: Actor, run_id: object) -> None:
     """Restore a deleted run of an active experiment; needs CAN_MANAGE."""
     run = run_access(actor, run_id, MANAGE, for_update=True)
     _require_active_experiment(run.experiment)
@@ -399,8 +435,8 @@ def run_restore(*, actor: Actor, run_id) -> None:
     _audit(actor, "run.restore", "run", run.run_id, experiment_id=str(run.experiment_id))
 
 
-def _clean_metrics(raw, path: str = "metrics") -> list[dict]:
-    out = []
+def _clean_metrics(raw: object, path: str = "metrics") -> list[MetricPoint]:
+    out: list[MetricPoint] = []
     for index, item in enumerate(v.list_of(raw, path, limit=v.MAX_METRICS_PER_BATCH)):
         item = v.obj(item, f"{path}[{index}]")
         value, is_nan = v.metric_value(item.get("value"), f"{path}[{index}].value")
@@ -432,12 +468,12 @@ def _clean_metrics(raw, path: str = "metrics") -> list[dict]:
     return out
 
 
-def _clean_params(raw, path: str = "params") -> list[tuple[str, str]]:
+def _clean_params(raw: object, path: str = "params") -> Pairs:
     pairs = v.key_values(
         raw, path, limit=v.MAX_PARAMS_TAGS_PER_BATCH, value_limit=v.MAX_PARAM_VAL_LENGTH
     )
     seen: dict[str, str] = {}
-    dupes = []
+    dupes: list[str] = []
     for k, value in pairs:
         if k in seen and seen[k] != value:
             dupes.append(k)
@@ -450,7 +486,14 @@ def _clean_params(raw, path: str = "params") -> list[tuple[str, str]]:
     return list(seen.items())
 
 
-def _write_params(model_cls, owner_field: str, owner, pairs, *, owner_label: str) -> int:
+def _write_params(
+    model_cls: type[Param] | type[LoggedModelParam],
+    owner_field: str,
+    owner: Run | LoggedModel,
+    pairs: Sequence[tuple[str, str]],
+    *,
+    owner_label: str,
+) -> int:
     """Insert params, refusing to change a value already logged (same value: a no-op)."""
     if not pairs:
         return 0
@@ -474,7 +517,7 @@ def _write_params(model_cls, owner_field: str, owner, pairs, *, owner_label: str
     return created
 
 
-def _newer(point: dict, latest) -> bool:
+def _newer(point: MetricPoint, latest: LatestMetric) -> bool:
     return (point["step"], point["timestamp"], point["value"]) > (
         latest.step,
         latest.timestamp,
@@ -482,7 +525,7 @@ def _newer(point: dict, latest) -> bool:
     )
 
 
-def _write_metrics(actor: Actor, run: Run, metrics: list[dict]) -> None:
+def _write_metrics(actor: Actor, run: Run, metrics: Sequence[MetricPoint]) -> None:
     if not metrics:
         return
     Metric.objects.bulk_create(
@@ -499,7 +542,7 @@ def _write_metrics(actor: Actor, run: Run, metrics: list[dict]) -> None:
         ],
         ignore_conflicts=True,
     )
-    best: dict[str, dict] = {}
+    best: dict[str, MetricPoint] = {}
     for m in metrics:
         if m["key"] not in best or (m["step"], m["timestamp"], m["value"]) > (
             best[m["key"]]["step"],
@@ -509,7 +552,12 @@ def _write_metrics(actor: Actor, run: Run, metrics: list[dict]) -> None:
             best[m["key"]] = m
     latest = {lm.key: lm for lm in LatestMetric.objects.filter(run=run, key__in=list(best))}
     for k, m in best.items():
-        fields = {f: m[f] for f in ("value", "is_nan", "timestamp", "step")}
+        fields = {
+            "value": m["value"],
+            "is_nan": m["is_nan"],
+            "timestamp": m["timestamp"],
+            "step": m["step"],
+        }
         current = latest.get(k)
         if current is None:
             LatestMetric.objects.create(run=run, key=k, **fields)
@@ -519,17 +567,18 @@ def _write_metrics(actor: Actor, run: Run, metrics: list[dict]) -> None:
             current.save(update_fields=list(fields))
     # Metrics that name a logged model are that model's metrics too (MLflow 3).
     models: dict[str, LoggedModel] = {}
-    linked = []
+    linked: list[LoggedModelMetric] = []
     for m in metrics:
-        if not m["model_id"]:
+        model_id = m["model_id"]
+        if not model_id:
             continue
-        if m["model_id"] not in models:
-            model = logged_model_access(actor, m["model_id"], EDIT)
+        if model_id not in models:
+            model = logged_model_access(actor, model_id, EDIT)
             _require_active_model(model)
-            models[m["model_id"]] = model
+            models[model_id] = model
         linked.append(
             LoggedModelMetric(
-                model=models[m["model_id"]],
+                model=models[model_id],
                 run=run,
                 key=m["key"],
                 value=m["value"],
@@ -544,7 +593,7 @@ def _write_metrics(actor: Actor, run: Run, metrics: list[dict]) -> None:
         LoggedModelMetric.objects.bulk_create(linked, ignore_conflicts=True)
 
 
-def _write_run_tags(run: Run, pairs) -> None:
+def _write_run_tags(run: Run, pairs: Sequence[tuple[str, str]]) -> None:
     for k, value in dict(pairs).items():
         if k == RUN_NAME_TAG:
             run.run_name = _run_name(value, "tags.mlflow.runName")
@@ -552,7 +601,15 @@ def _write_run_tags(run: Run, pairs) -> None:
         RunTag.objects.update_or_create(run=run, key=k, defaults={"value": value})
 
 
-def _log(actor: Actor, action: str, run_id, *, metrics=(), params=(), tags=()) -> Run:
+def _log(
+    actor: Actor,
+    action: str,
+    run_id: object,
+    *,
+    metrics: Sequence[MetricPoint] = (),
+    params: Sequence[tuple[str, str]] = (),
+    tags: Sequence[tuple[str, str]] = (),
+) -> Run:
     run = run_access(actor, run_id, EDIT, for_update=True)
     _require_active_run(run)
     _write_params(Param, "run", run, params, owner_label=f"run ID='{run.run_id}'")
@@ -573,7 +630,14 @@ def _log(actor: Actor, action: str, run_id, *, metrics=(), params=(), tags=()) -
 
 
 @governed("run.log_batch")
-def run_log_batch(*, actor: Actor, run_id, metrics=None, params=None, tags=None) -> None:
+def run_log_batch(
+    *,
+    actor: Actor,
+    run_id: object,
+    metrics: object = None,
+    params: object = None,
+    tags: object = None,
+) -> None:
     """Log up to 1000 metrics, 100 params and 100 tags (1000 entities in all) at once,
     all or nothing; needs CAN_EDIT on the run's experiment."""
     clean_metrics = _clean_metrics(metrics)
@@ -594,14 +658,14 @@ def run_log_batch(*, actor: Actor, run_id, metrics=None, params=None, tags=None)
 def run_log_metric(
     *,
     actor: Actor,
-    run_id,
-    key,
-    value,
-    timestamp,
-    step=None,
-    model_id=None,
-    dataset_name=None,
-    dataset_digest=None,
+    run_id: object,
+    key: object,
+    value: object,
+    timestamp: object,
+    step: object = None,
+    model_id: object = None,
+    dataset_name: object = None,
+    dataset_digest: object = None,
 ) -> None:
     """Log one metric point; needs CAN_EDIT on the run's experiment."""
     (metric,) = _clean_metrics(
@@ -622,7 +686,7 @@ def run_log_metric(
 
 
 @governed("run.log_param")
-def run_log_param(*, actor: Actor, run_id, key, value) -> None:
+def run_log_param(*, actor: Actor, run_id: object, key: object, value: object) -> None:
     """Log one param (immutable once logged); needs CAN_EDIT on the run's experiment."""
     k = v.key(key)
     val = v.text(value, "value", limit=v.MAX_PARAM_VAL_LENGTH)
@@ -630,7 +694,7 @@ def run_log_param(*, actor: Actor, run_id, key, value) -> None:
 
 
 @governed("run.set_tag")
-def run_tag_set(*, actor: Actor, run_id, key, value) -> None:
+def run_tag_set(*, actor: Actor, run_id: object, key: object, value: object) -> None:
     """Set one tag on a run (``mlflow.runName`` renames it); needs CAN_EDIT."""
     k = v.key(key)
     val = v.text(value, "value", limit=v.MAX_TAG_VAL_LENGTH)
@@ -638,7 +702,7 @@ def run_tag_set(*, actor: Actor, run_id, key, value) -> None:
 
 
 @governed("run.delete_tag")
-def run_tag_delete(*, actor: Actor, run_id, key) -> None:
+def run_tag_delete(*, actor: Actor, run_id: object, key: object) -> None:
     """Delete one tag of an active run; needs CAN_EDIT."""
     run = run_access(actor, run_id, EDIT, for_update=True)
     k = v.text(key, "key", limit=v.MAX_ENTITY_KEY_LENGTH, required=True)
@@ -649,8 +713,9 @@ def run_tag_delete(*, actor: Actor, run_id, key) -> None:
     _audit(actor, "run.delete_tag", "run", run.run_id, key=k)
 
 
-def _clean_dataset_input(item, path: str) -> dict:
-    item = v.obj(item, path)
+def _clean_dataset_input(raw: object, path: str) -> dict[str, Any]:
+    """One dataset input as MLflow's wire shape has it: {"tags": [...], "dataset": {...}}."""
+    item = v.obj(raw, path)
     dataset = v.obj(item.get("dataset"), f"{path}.dataset")
     clean = {
         "name": v.text(
@@ -677,7 +742,7 @@ def _clean_dataset_input(item, path: str) -> dict:
         value = v.text(dataset.get(field), f"{path}.dataset.{field}", limit=limit)
         if value:
             clean[field] = value
-    tags = []
+    tags: list[dict[str, str]] = []
     for index, tag in enumerate(v.list_of(item.get("tags"), f"{path}.tags", limit=100)):
         tag = v.obj(tag, f"{path}.tags[{index}]")
         tags.append(
@@ -699,7 +764,9 @@ def _clean_dataset_input(item, path: str) -> dict:
 
 
 @governed("run.log_inputs")
-def run_log_inputs(*, actor: Actor, run_id, datasets=None, models=None) -> None:
+def run_log_inputs(
+    *, actor: Actor, run_id: object, datasets: object = None, models: object = None
+) -> None:
     """Record the datasets (name, digest, source, schema, input tags) and logged models a run
     used; needs CAN_EDIT. A dataset already recorded (same name and digest) keeps one entry
     and gains the new input tags. Kept on the run for lineage."""
@@ -708,7 +775,7 @@ def run_log_inputs(*, actor: Actor, run_id, datasets=None, models=None) -> None:
         _clean_dataset_input(item, f"datasets[{i}]")
         for i, item in enumerate(v.list_of(datasets, "datasets", limit=v.MAX_DATASETS_PER_BATCH))
     ]
-    model_ids = []
+    model_ids: list[str] = []
     for i, item in enumerate(v.list_of(models, "models", limit=v.MAX_DATASETS_PER_BATCH)):
         item = v.obj(item, f"models[{i}]")
         model = logged_model_access(actor, item.get("model_id"), READ)
@@ -744,11 +811,11 @@ def run_log_inputs(*, actor: Actor, run_id, datasets=None, models=None) -> None:
 
 
 @governed("run.log_outputs")
-def run_log_outputs(*, actor: Actor, run_id, models=None) -> None:
+def run_log_outputs(*, actor: Actor, run_id: object, models: object = None) -> None:
     """Link logged models to the run that produced them (at a step); needs CAN_EDIT on the
     run's experiment and CAN_READ on each model."""
     run = run_access(actor, run_id, EDIT, for_update=True)
-    outputs = []
+    outputs: list[tuple[LoggedModel, int]] = []
     for i, item in enumerate(v.list_of(models, "models", limit=v.MAX_DATASETS_PER_BATCH)):
         item = v.obj(item, f"models[{i}]")
         model = logged_model_access(actor, item.get("model_id"), READ)
@@ -769,11 +836,11 @@ def run_log_outputs(*, actor: Actor, run_id, models=None) -> None:
 # --- logged models -------------------------------------------------------------------------
 
 
-def _model_tags(raw, limit: int = v.MAX_TAGS_PER_CREATE):
+def _model_tags(raw: object, limit: int = v.MAX_TAGS_PER_CREATE) -> Pairs:
     return v.key_values(raw, "tags", limit=limit, value_limit=v.MAX_TAG_VAL_LENGTH)
 
 
-def _model_params(raw):
+def _model_params(raw: object) -> Pairs:
     return _clean_params(raw)
 
 
@@ -781,12 +848,12 @@ def _model_params(raw):
 def logged_model_create(
     *,
     actor: Actor,
-    experiment_id,
-    name=None,
-    model_type=None,
-    source_run_id=None,
-    params=None,
-    tags=None,
+    experiment_id: object,
+    name: object = None,
+    model_type: object = None,
+    source_run_id: object = None,
+    params: object = None,
+    tags: object = None,
 ) -> LoggedModel:
     """Create a PENDING logged model in an active experiment; needs CAN_EDIT. Its source run,
     if any, must belong to the same experiment."""
@@ -796,7 +863,7 @@ def logged_model_create(
     kind = v.text(model_type, "model_type", limit=500)
     pairs = _model_params(params)
     tag_pairs = _model_tags(tags)
-    run = None
+    run: Run | None = None
     if source_run_id not in (None, ""):
         run = run_access(actor, source_run_id, READ)
         if run.experiment_id != experiment.pk:
@@ -835,7 +902,7 @@ def logged_model_create(
 
 
 @governed("logged_model.finalize")
-def logged_model_finalize(*, actor: Actor, model_id, status) -> LoggedModel:
+def logged_model_finalize(*, actor: Actor, model_id: object, status: object) -> LoggedModel:
     """Set a logged model's final status (READY or UPLOAD_FAILED); needs CAN_EDIT."""
     model = logged_model_access(actor, model_id, EDIT, for_update=True)
     if status in (None, ""):
@@ -861,7 +928,7 @@ def logged_model_finalize(*, actor: Actor, model_id, status) -> LoggedModel:
 
 
 @governed("logged_model.set_tags")
-def logged_model_tags_set(*, actor: Actor, model_id, tags) -> None:
+def logged_model_tags_set(*, actor: Actor, model_id: object, tags: object) -> None:
     """Set tags on a logged model; needs CAN_EDIT."""
     model = logged_model_access(actor, model_id, EDIT, for_update=True)
     pairs = _model_tags(tags)
@@ -874,7 +941,7 @@ def logged_model_tags_set(*, actor: Actor, model_id, tags) -> None:
 
 
 @governed("logged_model.delete_tag")
-def logged_model_tag_delete(*, actor: Actor, model_id, key) -> None:
+def logged_model_tag_delete(*, actor: Actor, model_id: object, key: object) -> None:
     """Delete one tag of a logged model; needs CAN_EDIT."""
     model = logged_model_access(actor, model_id, EDIT, for_update=True)
     k = v.text(key, "tag_key", limit=v.MAX_ENTITY_KEY_LENGTH, required=True)
@@ -886,7 +953,7 @@ def logged_model_tag_delete(*, actor: Actor, model_id, key) -> None:
 
 
 @governed("logged_model.log_params")
-def logged_model_params_log(*, actor: Actor, model_id, params) -> None:
+def logged_model_params_log(*, actor: Actor, model_id: object, params: object) -> None:
     """Add params to a logged model (at most 100 a call; values never change); needs CAN_EDIT."""
     model = logged_model_access(actor, model_id, EDIT, for_update=True)
     pairs = _model_params(params)
@@ -896,7 +963,7 @@ def logged_model_params_log(*, actor: Actor, model_id, params) -> None:
 
 
 @governed("logged_model.delete")
-def logged_model_delete(*, actor: Actor, model_id) -> None:
+def logged_model_delete(*, actor: Actor, model_id: object) -> None:
     """Soft-delete a logged model; needs CAN_MANAGE on its experiment."""
     model = logged_model_access(actor, model_id, MANAGE, for_update=True)
     _require_active_model(model)
