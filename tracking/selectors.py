@@ -18,10 +18,10 @@ Rules (docs: README "Tracking"):
 from __future__ import annotations
 
 import functools
-from typing import Any
+from typing import Any, TypeVar
 
 from django.db import connection
-from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet
+from django.db.models import Exists, Model, OuterRef, Prefetch, Q, QuerySet
 
 from audit.governance import governed
 from catalog import authz
@@ -47,7 +47,7 @@ from tracking.models import (
 )
 
 NONE, READ, EDIT, MANAGE = 0, 1, 2, 3
-LEVEL_RANK = {
+LEVEL_RANK: dict[str, int] = {
     ExperimentPermission.Level.CAN_READ: READ,
     ExperimentPermission.Level.CAN_EDIT: EDIT,
     ExperimentPermission.Level.CAN_MANAGE: MANAGE,
@@ -96,8 +96,8 @@ def experiment_held(actor: Actor, experiment: Experiment) -> frozenset[str]:
 
 
 def visible_experiments(
-    actor: Actor, queryset: QuerySet | None = None, privilege: str | None = None
-) -> QuerySet:
+    actor: Actor, queryset: QuerySet[Experiment] | None = None, privilege: str | None = None
+) -> QuerySet[Experiment]:
     """Experiments the actor may read (or, with `privilege` "edit" or "manage", holds that
     level on): owned, shared with them or their groups at that level or above, or all for
     admins; one query. Registered with catalog.authz as the experiments' `visible` rule."""
@@ -182,7 +182,8 @@ def run_lookup(run_id: Any, *, for_update: bool = False) -> Run:
     row = rows.fetch_one(sql, [key])
     if row is None:
         raise NotFound(f"Run with id={key} not found", denied=Denial("run", key, "CAN_READ"))
-    return rows.build(_RUN_PARTS, row)[0]
+    run: Run = rows.build(_RUN_PARTS, row)[0]
+    return run
 
 
 def logged_model_lookup(model_id: Any, *, for_update: bool = False) -> LoggedModel:
@@ -241,14 +242,14 @@ def logged_model_access(
 
 
 @governed("experiment.get", atomic=False)
-def experiment_for_actor(*, actor: Actor, experiment_id, need: str = "read") -> Experiment:
+def experiment_for_actor(*, actor: Actor, experiment_id: object, need: str = "read") -> Experiment:
     """The experiment if the actor holds `need` ("read", "edit" or "manage") on it; raises
     NotFound (missing or invisible) or PermissionDenied (visible, not enough)."""
     return experiment_access(actor, experiment_id, _need(need))
 
 
 @governed("run.get", atomic=False)
-def run_for_actor(*, actor: Actor, run_id, need: str = "read") -> Run:
+def run_for_actor(*, actor: Actor, run_id: object, need: str = "read") -> Run:
     """The run if the actor holds `need` ("read", "edit" or "manage") on its experiment.
 
     For other apps (the registry resolving a model version's source run, lineage): raises
@@ -260,7 +261,7 @@ def run_for_actor(*, actor: Actor, run_id, need: str = "read") -> Run:
 
 
 @governed("logged_model.get", atomic=False)
-def logged_model_for_actor(*, actor: Actor, model_id, need: str = "read") -> LoggedModel:
+def logged_model_for_actor(*, actor: Actor, model_id: object, need: str = "read") -> LoggedModel:
     """The logged model ("m-<32 hex>") if the actor holds `need` on its experiment.
 
     For the registry (``models:/m-...`` sources, ``model_id`` on model-versions/create):
@@ -277,20 +278,20 @@ def logged_model_for_actor(*, actor: Actor, model_id, need: str = "read") -> Log
 # --- experiments ---------------------------------------------------------------------------
 
 
-def _with_tags(qs: QuerySet) -> QuerySet:
+def _with_tags(qs: QuerySet[Experiment]) -> QuerySet[Experiment]:
     """Experiments with their tags prefetched."""
     return qs.prefetch_related("tags")
 
 
 @governed("experiment.get", atomic=False)
-def experiment_get(*, actor: Actor, experiment_id) -> Experiment:
+def experiment_get(*, actor: Actor, experiment_id: object) -> Experiment:
     """One experiment the actor may read (active or deleted), with its tags."""
     obj = experiment_access(actor, experiment_id, READ)
     return _with_tags(Experiment.objects.filter(pk=obj.pk)).get()
 
 
 @governed("experiment.get", atomic=False)
-def experiment_get_by_name(*, actor: Actor, name) -> Experiment:
+def experiment_get_by_name(*, actor: Actor, name: object) -> Experiment:
     """One experiment by exact name; one the actor may not read is 'not found'."""
     key = validation.experiment_name(name, "experiment_name")
     obj = _with_tags(visible_experiments(actor).filter(name=key)).first()
@@ -302,7 +303,7 @@ def experiment_get_by_name(*, actor: Actor, name) -> Experiment:
     return obj
 
 
-def _max_results(value, *, default: int, limit: int) -> int:
+def _max_results(value: object, *, default: int, limit: int) -> int:
     """The shared page-size check; above `limit` MLflow refuses rather than clamps."""
     if isinstance(value, float) and value.is_integer():
         value = int(value)  # proto JSON: 5.0 is an int64
@@ -312,7 +313,7 @@ def _max_results(value, *, default: int, limit: int) -> int:
     return size
 
 
-def _offset(page_token) -> int:
+def _offset(page_token: object) -> int:
     if page_token in (None, ""):
         return 0
     if not isinstance(page_token, str):
@@ -323,7 +324,10 @@ def _offset(page_token) -> int:
     return int(raw)
 
 
-def _page(qs: QuerySet, *, size: int, page_token) -> tuple[list, str | None]:
+_M = TypeVar("_M", bound=Model)
+
+
+def _page(qs: QuerySet[_M], *, size: int, page_token: object) -> tuple[list[_M], str | None]:
     start = _offset(page_token)
     items = list(qs[start : start + size + 1])
     if len(items) > size:
@@ -331,7 +335,7 @@ def _page(qs: QuerySet, *, size: int, page_token) -> tuple[list, str | None]:
     return items, None
 
 
-def _view_q(view_type) -> Q:
+def _view_q(view_type: object) -> Q:
     view = validation.enum(
         view_type, "view_type", VIEW_TYPES, default="ACTIVE_ONLY", numbers=VIEW_TYPE_NUMBERS
     )
@@ -355,7 +359,13 @@ EXPERIMENT_SCHEMA = search.Schema(
 
 @governed("experiment.search", atomic=False)
 def experiment_search(
-    *, actor: Actor, view_type=None, filter=None, max_results=None, order_by=None, page_token=None
+    *,
+    actor: Actor,
+    view_type: object = None,
+    filter: object = None,
+    max_results: object = None,
+    order_by: object = None,
+    page_token: object = None,
 ) -> tuple[list[Experiment], str | None]:
     """Experiments the actor may read that match an MLflow filter, one page at a time."""
     clauses = search.parse_filter(filter)
@@ -379,7 +389,7 @@ def experiment_search(
 # --- runs ------------------------------------------------------------------------------------
 
 
-def with_run_data(qs: QuerySet) -> QuerySet:
+def with_run_data(qs: QuerySet[Run]) -> QuerySet[Run]:
     """Runs with everything runs/get renders, in a constant number of queries."""
     return qs.select_related("experiment").prefetch_related(
         Prefetch("params", queryset=Param.objects.order_by("key")),
@@ -390,7 +400,7 @@ def with_run_data(qs: QuerySet) -> QuerySet:
 
 
 @governed("run.get", atomic=False)
-def run_get(*, actor: Actor, run_id) -> Run:
+def run_get(*, actor: Actor, run_id: object) -> Run:
     """One run the actor may read (active or deleted), with params, tags, latest metrics,
     inputs and outputs."""
     run = run_access(actor, run_id, READ)
@@ -415,12 +425,12 @@ RUN_SCHEMA = search.Schema(
 RUN_ORDERABLE = {"run_id", "run_name", "status", "user_id", "start_time", "end_time", "created"}
 
 
-def _experiment_ids(value, path: str = "experiment_ids") -> list[int]:
+def _experiment_ids(value: object, path: str = "experiment_ids") -> list[int]:
     if value is None:
         return []
     if not isinstance(value, list) or len(value) > 1000:
         raise validation.invalid(path, value, "expected a list of at most 1000 ids.")
-    ids = []
+    ids: list[int] = []
     for item in value:
         if isinstance(item, bool) or not isinstance(item, (str, int)):
             raise validation.invalid(path, item, "experiment ids are strings.")
@@ -435,12 +445,12 @@ def _experiment_ids(value, path: str = "experiment_ids") -> list[int]:
 def run_search(
     *,
     actor: Actor,
-    experiment_ids=None,
-    filter=None,
-    run_view_type=None,
-    max_results=None,
-    order_by=None,
-    page_token=None,
+    experiment_ids: object = None,
+    filter: object = None,
+    run_view_type: object = None,
+    max_results: object = None,
+    order_by: object = None,
+    page_token: object = None,
 ) -> tuple[list[Run], str | None]:
     """Runs of the given experiments that the actor may read and that match the filter;
     experiments the actor cannot read contribute nothing (as unknown ones do)."""
@@ -462,7 +472,12 @@ def run_search(
 
 @governed("run.metric_history", atomic=False)
 def metric_history(
-    *, actor: Actor, run_id, metric_key, max_results=None, page_token=None
+    *,
+    actor: Actor,
+    run_id: object,
+    metric_key: object,
+    max_results: object = None,
+    page_token: object = None,
 ) -> tuple[list[Metric], str | None]:
     """Every logged point of one metric of a run, by step then timestamp, one page at a time."""
     run = run_access(actor, run_id, READ)
@@ -477,7 +492,7 @@ def metric_history(
 # --- logged models -------------------------------------------------------------------------
 
 
-def with_model_data(qs: QuerySet) -> QuerySet:
+def with_model_data(qs: QuerySet[LoggedModel]) -> QuerySet[LoggedModel]:
     """Logged models with everything the door renders, in a constant number of queries."""
     return qs.prefetch_related(
         Prefetch("tags", queryset=LoggedModelTag.objects.order_by("key")),
@@ -487,7 +502,7 @@ def with_model_data(qs: QuerySet) -> QuerySet:
 
 
 @governed("logged_model.get", atomic=False)
-def logged_model_get(*, actor: Actor, model_id, allow_deleted: bool = False) -> LoggedModel:
+def logged_model_get(*, actor: Actor, model_id: object, allow_deleted: bool = False) -> LoggedModel:
     """One logged model the actor may read, with tags, params and metrics."""
     model = logged_model_access(actor, model_id, READ)
     if not model.is_active and not allow_deleted:
@@ -523,7 +538,7 @@ LOGGED_MODEL_ORDERABLE = {
 }
 
 
-def _model_order(order_by) -> list[search.OrderTerm]:
+def _model_order(order_by: object) -> list[search.OrderTerm]:
     """SearchLoggedModels' order_by: [{"field_name", "ascending"}] (strings also accepted)."""
     if order_by is None:
         return []
@@ -552,12 +567,12 @@ def _model_order(order_by) -> list[search.OrderTerm]:
 def logged_model_search(
     *,
     actor: Actor,
-    experiment_ids=None,
-    filter=None,
-    datasets=None,
-    max_results=None,
-    order_by=None,
-    page_token=None,
+    experiment_ids: object = None,
+    filter: object = None,
+    datasets: object = None,
+    max_results: object = None,
+    order_by: object = None,
+    page_token: object = None,
 ) -> tuple[list[LoggedModel], str | None]:
     """Active logged models of the given experiments that the actor may read and that match
     the filter."""
@@ -586,7 +601,9 @@ def logged_model_search(
 
 
 @governed("experiment.permissions_get", atomic=False)
-def experiment_permissions(*, actor: Actor, experiment_id) -> tuple[Experiment, list]:
+def experiment_permissions(
+    *, actor: Actor, experiment_id: object
+) -> tuple[Experiment, list[ExperimentPermission]]:
     """Who the experiment is shared with; for its owner, CAN_MANAGE holders and admins."""
     experiment = experiment_lookup(experiment_id)
     authz.require(actor, LEVEL_NAME[MANAGE], experiment, reading=True)
