@@ -21,7 +21,12 @@ Kind = LineageNode.Kind
 
 @governed("lineage.query", atomic=False)
 def model_version_lineage(
-    *, actor: Actor, full_name, version, depth=None, direction=None
+    *,
+    actor: Actor,
+    full_name: object,
+    version: object,
+    depth: object = None,
+    direction: object = None,
 ) -> GraphAnswer:
     """The lineage of one model version (default: upstream, what trained it): its source run,
     the datasets that run read (at their versions), and what produced them."""

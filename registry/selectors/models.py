@@ -13,16 +13,21 @@ from registry.models import RegisteredModel
 
 
 @governed("registered_model.get", atomic=False)
-def registered_model_get(*, actor: Actor, full_name) -> RegisteredModel:
-    obj = model_lookup(full_name)
+def registered_model_get(*, actor: Actor, full_name: object) -> RegisteredModel:
+    obj: RegisteredModel = model_lookup(full_name)
     authz.require_visible(actor, obj)
     return obj
 
 
 @governed("registered_model.list", atomic=False)
 def registered_model_list(
-    *, actor: Actor, catalog_name=None, schema_name=None, max_results=None, page_token=None
-):
+    *,
+    actor: Actor,
+    catalog_name: object = None,
+    schema_name: object = None,
+    max_results: object = None,
+    page_token: str | None = None,
+) -> tuple[list[RegisteredModel], str | None]:
     """Models the actor may see, optionally within one catalog or schema; keyset pages."""
     qs = RegisteredModel.objects.all()
     if schema_name not in (None, ""):
