@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import functools
+from collections.abc import Iterable
+from uuid import UUID
 
 from django.db import connection
 
@@ -13,7 +15,13 @@ from core import rows
 from core.actor import Actor
 from core.errors import NotFound
 from core.pagination import page
-from registry.models import AliasHistory, ModelAlias, ModelVersion, ModelVersionTag
+from registry.models import (
+    AliasHistory,
+    ModelAlias,
+    ModelVersion,
+    ModelVersionTag,
+    RegisteredModel,
+)
 from registry.services.lookups import (
     clean_alias,
     show_overdue,
@@ -23,19 +31,25 @@ from registry.services.lookups import (
 from registry.services.versions import prefetched_tags
 
 
-def _visible_model(actor: Actor, full_name):
-    model = model_lookup(full_name)
+def _visible_model(actor: Actor, full_name: object) -> RegisteredModel:
+    model: RegisteredModel = model_lookup(full_name)
     authz.require_visible(actor, model)
     return model
 
 
 @governed("model_version.get", atomic=False)
-def model_version_get(*, actor: Actor, full_name, version) -> ModelVersion:
+def model_version_get(*, actor: Actor, full_name: object, version: object) -> ModelVersion:
     return version_of(_visible_model(actor, full_name), version)
 
 
 @governed("model_version.list", atomic=False)
-def model_version_list(*, actor: Actor, full_name, max_results=None, page_token=None):
+def model_version_list(
+    *,
+    actor: Actor,
+    full_name: object,
+    max_results: object = None,
+    page_token: str | None = None,
+) -> tuple[list[ModelVersion], str | None]:
     """Live versions of one model in version order, keyset-paged."""
     model = _visible_model(actor, full_name)
     qs = (
@@ -50,7 +64,7 @@ def model_version_list(*, actor: Actor, full_name, max_results=None, page_token=
 
 
 @governed("alias.get", atomic=False)
-def model_version_by_alias(*, actor: Actor, full_name, alias) -> ModelVersion:
+def model_version_by_alias(*, actor: Actor, full_name: object, alias: object) -> ModelVersion:
     model = _visible_model(actor, full_name)
     name = clean_alias(alias)
     found = version_by_alias(model, name)
@@ -59,9 +73,9 @@ def model_version_by_alias(*, actor: Actor, full_name, alias) -> ModelVersion:
     return found
 
 
-def aliases_of(versions) -> dict:
+def aliases_of(versions: Iterable[UUID | ModelVersion]) -> dict[UUID, list[str]]:
     """version id -> sorted alias names, for rendering; one query."""
-    out: dict = {}
+    out: dict[UUID, list[str]] = {}
     for version_id, alias in ModelAlias.objects.filter(version__in=list(versions)).values_list(
         "version_id", "alias"
     ):
@@ -80,7 +94,7 @@ def _extras_sql(vendor: str, n: int) -> str:
     )
 
 
-def version_extras(versions) -> dict:
+def version_extras(versions: Iterable[ModelVersion]) -> dict[UUID, list[str]]:
     """For rendering these versions: version id -> sorted alias names, and each version's
     tags loaded into its `tags` prefetch cache (sorted by key; as prefetch_related would),
     in one raw statement whose text is built once, instead of a prefetch and an alias
@@ -94,8 +108,8 @@ def version_extras(versions) -> dict:
     with connection.cursor() as cursor:
         cursor.execute(_extras_sql(vendor, len(ids)), params)
         found = cursor.fetchall()
-    tags: dict = {}
-    aliases: dict = {}
+    tags: dict[UUID, list[tuple[str, str]]] = {}
+    aliases: dict[UUID, list[str]] = {}
     for kind, raw, name, value in found:
         version = by_raw[raw]
         if kind == 0:
@@ -114,7 +128,7 @@ def version_extras(versions) -> dict:
 
 
 @governed("alias.history", atomic=False)
-def alias_history(*, actor: Actor, full_name, alias=None) -> list[AliasHistory]:
+def alias_history(*, actor: Actor, full_name: object, alias: object = None) -> list[AliasHistory]:
     model = _visible_model(actor, full_name)
     qs = AliasHistory.objects.filter(model=model)
     if alias not in (None, ""):
