@@ -10,10 +10,12 @@ queryset so that a listed request can always be opened. Anything else answers no
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TypeVar
 
-from django.db.models import Q
+from django.db.models import Model, Q, QuerySet
 from django.utils import timezone
 
 from audit.governance import governed
@@ -44,11 +46,11 @@ MAX_REQUEST_PAGE = 200
 # --- keyset pages on (timestamp, id) ---------------------------------------------------------
 
 
-def _time_token(at: datetime, pk) -> str:
+def _time_token(at: datetime, pk: object) -> str:
     return encode_token(f"{at.isoformat()}|{pk}")
 
 
-def _time_after(page_token) -> tuple[datetime, str] | None:
+def _time_after(page_token: str | None) -> tuple[datetime, str] | None:
     raw = decode_token(page_token)
     if raw is None:
         return None
@@ -62,7 +64,18 @@ def _time_after(page_token) -> tuple[datetime, str] | None:
         raise InvalidParameter("Invalid page_token.") from None
 
 
-def _time_page(qs, *, field: str, newest_first: bool, max_results, page_token, limit: int):
+_M = TypeVar("_M", bound=Model)
+
+
+def _time_page(
+    qs: QuerySet[_M],
+    *,
+    field: str,
+    newest_first: bool,
+    max_results: object,
+    page_token: str | None,
+    limit: int,
+) -> tuple[list[_M], str | None]:
     """A page ordered by (`field`, id), oldest or newest first; the token is opaque."""
     size = min(page_size(max_results), limit)
     after = _time_after(page_token)
@@ -88,7 +101,7 @@ def _time_page(qs, *, field: str, newest_first: bool, max_results, page_token, l
 # --- alias policies --------------------------------------------------------------------------
 
 
-def _policies():
+def _policies() -> QuerySet[AliasPolicy]:
     return AliasPolicy.objects.select_related(
         "catalog", "schema__catalog", "model__schema__catalog"
     ).prefetch_related("approver_users", "approver_groups")
@@ -96,8 +109,13 @@ def _policies():
 
 @governed("alias_policy.list", atomic=False)
 def alias_policy_list(
-    *, actor: Actor, securable_type=None, full_name=None, max_results=None, page_token=None
-):
+    *,
+    actor: Actor,
+    securable_type: object = None,
+    full_name: object = None,
+    max_results: object = None,
+    page_token: str | None = None,
+) -> tuple[list[AliasPolicy], str | None]:
     """Policies on securables the actor may see, oldest first; optionally those of one level
     (`securable_type`) or of one securable (`securable_type` and `full_name`)."""
     qs = scoped.listed(
@@ -118,7 +136,7 @@ def alias_policy_list(
 
 
 @governed("alias_policy.get", atomic=False)
-def alias_policy_get(*, actor: Actor, policy_id) -> AliasPolicy:
+def alias_policy_get(*, actor: Actor, policy_id: object) -> AliasPolicy:
     """One policy on a securable the actor may see; otherwise not found."""
     policy = promotions.alias_policy_lookup(actor, policy_id)
     return _policies().get(pk=policy.pk)
@@ -127,13 +145,13 @@ def alias_policy_get(*, actor: Actor, policy_id) -> AliasPolicy:
 # --- promotion requests ----------------------------------------------------------------------
 
 
-def _requests():
+def _requests() -> QuerySet[PromotionRequest]:
     return PromotionRequest.objects.select_related(
         "model__schema__catalog", "policy", "version"
     ).prefetch_related("decisions")
 
 
-def _model_name(value) -> str | None:
+def _model_name(value: object) -> str | None:
     if value in (None, ""):
         return None
     return ".".join(split_full_name(value, 3, field="model"))
@@ -164,8 +182,14 @@ def _state_q(state: str) -> Q:
 
 @governed("promotion_request.list", atomic=False)
 def promotion_request_list(
-    *, actor: Actor, view="all", state=None, model=None, max_results=None, page_token=None
-):
+    *,
+    actor: Actor,
+    view: object = "all",
+    state: object = None,
+    model: object = None,
+    max_results: object = None,
+    page_token: str | None = None,
+) -> tuple[list[PromotionRequest], str | None]:
     """Requests the actor may see, newest first. `mine`: those the actor made; `waiting`: the
     PENDING, unexpired ones the actor may approve and has not decided (never their own);
     `all`: every visible one. Optionally of one state or one model."""
@@ -175,7 +199,7 @@ def promotion_request_list(
         raise InvalidParameter("view must be one of " + ", ".join(VIEWS) + ".")
     qs = _requests()
     if state not in (None, ""):
-        if state not in PromotionRequest.State.values:
+        if not isinstance(state, str) or state not in PromotionRequest.State.values:
             raise InvalidParameter(
                 "state must be one of " + ", ".join(PromotionRequest.State.values) + "."
             )
@@ -209,13 +233,13 @@ def promotion_request_list(
 
 
 @governed("promotion_request.get", atomic=False)
-def promotion_request_get(*, actor: Actor, request_id) -> PromotionRequest:
+def promotion_request_get(*, actor: Actor, request_id: object) -> PromotionRequest:
     """One request the actor may see; a hidden one is not found, like a missing one."""
     request = promotions.promotion_request_lookup(actor, request_id)
     return _expire_overdue([_requests().get(pk=request.pk)])[0]
 
 
-def can_decide(actor: Actor, request: PromotionRequest, *, now=None) -> bool:
+def can_decide(actor: Actor, request: PromotionRequest, *, now: datetime | None = None) -> bool:
     """May the actor approve or reject this request now? (PENDING and unexpired, a named
     approver, not the requester, not yet decided, not a read-only token)"""
     return (
@@ -238,11 +262,13 @@ class RequestFacts:
     links: dict[str, str]
 
 
-def promotion_request_facts(actor: Actor, requests) -> dict:
+def promotion_request_facts(
+    actor: Actor, requests: Iterable[PromotionRequest]
+) -> dict[uuid.UUID, RequestFacts]:
     """request id -> RequestFacts, for requests the actor was already allowed to see: the
     approvals that still count, every decision, whether the actor may decide now, and links."""
     now = timezone.now()
-    out = {}
+    out: dict[uuid.UUID, RequestFacts] = {}
     for request in requests:
         out[request.pk] = RequestFacts(
             approvals=policies.counted_approvals(request),
@@ -258,7 +284,7 @@ def promotion_request_facts(actor: Actor, requests) -> dict:
 
 
 @governed("alias.get", atomic=False)
-def model_alias_get(*, actor: Actor, full_name, alias) -> ModelAlias:
+def model_alias_get(*, actor: Actor, full_name: object, alias: object) -> ModelAlias:
     """An alias of a model the actor may see, with the version it points at."""
     model = _visible_model(actor, full_name)
     name = clean_alias(alias)
@@ -273,7 +299,14 @@ def model_alias_get(*, actor: Actor, full_name, alias) -> ModelAlias:
 
 
 @governed("alias.history", atomic=False)
-def alias_history_list(*, actor: Actor, full_name, alias, max_results=None, page_token=None):
+def alias_history_list(
+    *,
+    actor: Actor,
+    full_name: object,
+    alias: object,
+    max_results: object = None,
+    page_token: str | None = None,
+) -> tuple[list[AliasHistory], str | None]:
     """Every move of one alias of a visible model, newest first, keyset-paged: who, when, from
     which version to which, why, and the promotion request that moved it."""
     model = _visible_model(actor, full_name)

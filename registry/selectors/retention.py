@@ -9,25 +9,29 @@ see. A legal hold is visible to whoever may see its model.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable, Iterable, Iterator
+from datetime import datetime
 
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from audit.governance import governed
 from catalog import authz, scoped
 from catalog.privileges import Privilege
+from catalog.securables import Node
 from catalog.selectors import model_lookup
 from core.actor import Actor
 from core.errors import InvalidParameter, NotFound
 from core.pagination import decode_token, encode_token, page_size
 from registry import retention
-from registry.models import LegalHold, RetentionPolicy
-from registry.retention import PlanItem, PolicyIndex
+from registry.models import LegalHold, RegisteredModel, RetentionPolicy
+from registry.retention import Pair, PlanItem, PolicyIndex
 from registry.selectors.promotions import _time_page
 from registry.services.lookups import version_of
 from registry.services.retention import retention_policy_lookup
 
 
-def _policies():
+def _policies() -> QuerySet[RetentionPolicy]:
     return RetentionPolicy.objects.select_related(
         "catalog", "schema__catalog", "model__schema__catalog"
     )
@@ -35,8 +39,13 @@ def _policies():
 
 @governed("retention_policy.list", atomic=False)
 def retention_policy_list(
-    *, actor: Actor, securable_type=None, full_name=None, max_results=None, page_token=None
-):
+    *,
+    actor: Actor,
+    securable_type: object = None,
+    full_name: object = None,
+    max_results: object = None,
+    page_token: str | None = None,
+) -> tuple[list[RetentionPolicy], str | None]:
     """Policies on securables the actor may see, oldest first; optionally those of one level
     (`securable_type`) or the one of a securable (`securable_type` and `full_name`)."""
     qs = scoped.listed(
@@ -57,7 +66,7 @@ def retention_policy_list(
 
 
 @governed("retention_policy.get", atomic=False)
-def retention_policy_get(*, actor: Actor, policy_id) -> RetentionPolicy:
+def retention_policy_get(*, actor: Actor, policy_id: object) -> RetentionPolicy:
     """One policy on a securable the actor may see; otherwise not found."""
     return retention_policy_lookup(actor, policy_id)
 
@@ -65,7 +74,10 @@ def retention_policy_get(*, actor: Actor, policy_id) -> RetentionPolicy:
 # --- previews --------------------------------------------------------------------------------
 
 
-def _cursor(page_token) -> tuple[uuid.UUID, int] | None:
+Cursor = tuple[uuid.UUID, int]  # resume behind (model pk, version number)
+
+
+def _cursor(page_token: str | None) -> Cursor | None:
     raw = decode_token(page_token)
     if raw is None:
         return None
@@ -76,7 +88,12 @@ def _cursor(page_token) -> tuple[uuid.UUID, int] | None:
         raise InvalidParameter("Invalid page_token.") from None
 
 
-def _page(pairs, now, max_results, page_token) -> tuple[list[PlanItem], str | None]:
+def _page(
+    pairs: Callable[[Cursor | None], Iterable[Pair]],
+    now: datetime,
+    max_results: object,
+    page_token: str | None,
+) -> tuple[list[PlanItem], str | None]:
     size = page_size(max_results)
     after = _cursor(page_token)
     items: list[PlanItem] = []
@@ -90,7 +107,7 @@ def _page(pairs, now, max_results, page_token) -> tuple[list[PlanItem], str | No
     return items, None
 
 
-def _require_manage_to_read(actor: Actor, securable) -> None:
+def _require_manage_to_read(actor: Actor, securable: Node) -> None:
     """A preview needs MANAGE but changes nothing: a read-only token previews what its user
     may (token scope aside, as for every read); anyone else gets require's 404 or 403."""
     if not authz.holds(actor, Privilege.MANAGE, securable):
@@ -98,7 +115,13 @@ def _require_manage_to_read(actor: Actor, securable) -> None:
 
 
 @governed("retention_policy.preview", atomic=False)
-def retention_policy_preview(*, actor: Actor, policy_id, max_results=None, page_token=None):
+def retention_policy_preview(
+    *,
+    actor: Actor,
+    policy_id: object,
+    max_results: object = None,
+    page_token: str | None = None,
+) -> tuple[RetentionPolicy, list[PlanItem], str | None]:
     """What a run now would do under this policy: every due version of the models it governs
     (and the actor may see), archive, delete or keep with the reasons. Needs MANAGE on the
     policy's securable. Returns (policy, items, next_page_token)."""
@@ -107,7 +130,7 @@ def retention_policy_preview(*, actor: Actor, policy_id, max_results=None, page_
     index = PolicyIndex.load()
     within = None if authz.is_admin(actor) else authz.visible_models(actor)
 
-    def pairs(after):
+    def pairs(after: Cursor | None) -> Iterator[Pair]:
         return retention.governed_models(
             index, only_policy=policy, within=within, start_at=after[0] if after else None
         )
@@ -117,10 +140,16 @@ def retention_policy_preview(*, actor: Actor, policy_id, max_results=None, page_
 
 
 @governed("registered_model.retention_preview", atomic=False)
-def model_retention_preview(*, actor: Actor, full_name, max_results=None, page_token=None):
+def model_retention_preview(
+    *,
+    actor: Actor,
+    full_name: object,
+    max_results: object = None,
+    page_token: str | None = None,
+) -> tuple[RetentionPolicy | None, list[PlanItem], str | None]:
     """What a run now would do to one model's versions under the policy that governs it
     (MANAGE on the model). Returns (policy or None, items, next_page_token)."""
-    model = model_lookup(full_name)
+    model: RegisteredModel = model_lookup(full_name)
     _require_manage_to_read(actor, model)
     policy = retention.policy_for(model)
     if policy is None or not policy.has_rules:
@@ -128,7 +157,7 @@ def model_retention_preview(*, actor: Actor, full_name, max_results=None, page_t
         return policy, [], None
     ref = retention.model_ref(model)
 
-    def pairs(after):
+    def pairs(after: Cursor | None) -> list[Pair]:
         if after is not None and after[0] != ref.pk:
             raise InvalidParameter("Invalid page_token.")
         return [(ref, policy)]
@@ -141,7 +170,7 @@ def model_retention_preview(*, actor: Actor, full_name, max_results=None, page_t
 
 
 @governed("legal_hold.get", atomic=False)
-def legal_hold_get(*, actor: Actor, full_name, version=None) -> LegalHold:
+def legal_hold_get(*, actor: Actor, full_name: object, version: object = None) -> LegalHold:
     """The legal hold on a model (version None) or on one of its versions; not found when
     there is none (or the model is hidden from the actor)."""
     model = model_lookup(full_name)
