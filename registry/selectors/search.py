@@ -8,11 +8,15 @@ name is decided here. Results are only what the actor may see (authz.visible_mod
 from __future__ import annotations
 
 import functools
+from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Any, TypeVar
+from uuid import UUID
 
 from django.conf import settings
 from django.db import connection
-from django.db.models import Exists, F, OuterRef, Q
+from django.db.models import Exists, F, Model, OuterRef, Q, QuerySet
+from django.db.models.expressions import OrderBy
 
 from audit.governance import governed
 from catalog import authz
@@ -40,7 +44,7 @@ _STAGES = {s.lower(): s for s in STAGE_ORDER}
 MAX_OFFSET = 100_000
 
 
-def qualify_name(value, *, field: str = "name") -> str:
+def qualify_name(value: object, *, field: str = "name") -> str:
     """An MLflow registry name as a Steward full name: `c.s.m` as is, a bare `m` in the
     default namespace (STEWARD_DEFAULT_NAMESPACE); any other shape is refused."""
     if not isinstance(value, str) or not value:
@@ -50,13 +54,13 @@ def qualify_name(value, *, field: str = "name") -> str:
     return ".".join(split_full_name(value, 3, field=field))
 
 
-def parse_stages(stages) -> list[str]:
+def parse_stages(stages: object) -> list[str]:
     """Stage names as MLflow spells them (any case in); none means every stage."""
     if stages in (None, []):
         return list(STAGE_ORDER)
     if isinstance(stages, str) or not isinstance(stages, list):
         raise InvalidParameter("stages must be a list of strings.")
-    out = []
+    out: list[str] = []
     for stage in stages:
         if not isinstance(stage, str) or stage.lower() not in _STAGES:
             raise InvalidParameter(
@@ -70,7 +74,7 @@ def parse_stages(stages) -> list[str]:
 # --- filters -------------------------------------------------------------------------------
 
 
-def _name_q(op: str, value, *, full: str = "full_name", short: str = "name") -> Q:
+def _name_q(op: str, value: Any, *, full: str = "full_name", short: str = "name") -> Q:
     """`name` compares with the full name; a bare name means the default namespace, and a
     pattern matches either the full name or, in the default namespace, the short one."""
     if op in {"=", "!="}:
@@ -93,7 +97,9 @@ def _name_q(op: str, value, *, full: str = "full_name", short: str = "name") -> 
     raise bad(f"operator {op} does not apply to name")
 
 
-def _tag_q(clause: Clause, table, parent: str) -> Q:
+def _tag_q(
+    clause: Clause, table: type[RegisteredModelTag] | type[ModelVersionTag], parent: str
+) -> Q:
     """MLflow's tag semantics: `!=` and NOT IN also match objects without the tag (the
     client's `tag.mlflow.prompt.is_prompt != 'true'` must keep untagged models)."""
     rows = table.objects.filter(**{parent: OuterRef("pk"), "key": clause.key})
@@ -108,7 +114,7 @@ def _tag_q(clause: Clause, table, parent: str) -> Q:
     return Q(Exists(rows.filter(string_condition("value", clause.op, clause.value))))
 
 
-def _version_number_q(op: str, value) -> Q:
+def _version_number_q(op: str, value: Any) -> Q:
     if isinstance(value, str) and value.isdigit() and len(value) <= 10:
         value = float(value)
     if not isinstance(value, float) or value != int(value):
@@ -170,9 +176,9 @@ _VERSION_ORDER = {
 }
 
 
-def _ordering(order_by, fields: dict[str, str], default: list) -> list:
+def _ordering(order_by: object, fields: dict[str, str], default: list[OrderBy]) -> list[OrderBy]:
     terms = parse_order_by(order_by)
-    ordering = []
+    ordering: list[OrderBy] = []
     for term in terms:
         if term.entity != "attribute" or term.key not in fields:
             raise bad(f"cannot order by {term.key[:100]!r}; expected one of {sorted(fields)}")
@@ -181,7 +187,12 @@ def _ordering(order_by, fields: dict[str, str], default: list) -> list:
     return ordering + default
 
 
-def _offset_page(qs, *, max_results, page_token):
+_M = TypeVar("_M", bound=Model)
+
+
+def _offset_page(
+    qs: QuerySet[_M], *, max_results: object, page_token: str | None
+) -> tuple[list[_M], str | None]:
     """A page by offset (ordered searches cannot use a single keyset); the token is opaque."""
     size = page_size(max_results)
     raw = decode_token(page_token)
@@ -200,8 +211,13 @@ def _offset_page(qs, *, max_results, page_token):
 
 @governed("registered_model.search", atomic=False)
 def registered_model_search(
-    *, actor: Actor, filter=None, max_results=None, order_by=None, page_token=None
-):
+    *,
+    actor: Actor,
+    filter: object = None,
+    max_results: object = None,
+    order_by: object = None,
+    page_token: str | None = None,
+) -> tuple[list[RegisteredModel], str | None]:
     """Visible models matching an MLflow filter (name, tags), ordered and paged."""
     q = Q()
     for clause in parse_filter(filter):
@@ -217,8 +233,13 @@ def registered_model_search(
 
 @governed("model_version.search", atomic=False)
 def model_version_search(
-    *, actor: Actor, filter=None, max_results=None, order_by=None, page_token=None
-):
+    *,
+    actor: Actor,
+    filter: object = None,
+    max_results: object = None,
+    order_by: object = None,
+    page_token: str | None = None,
+) -> tuple[list[ModelVersion], str | None]:
     """Live versions of visible models matching an MLflow filter, ordered and paged."""
     q = Q()
     clauses = parse_filter(filter)
@@ -228,13 +249,14 @@ def model_version_search(
         order_by, _VERSION_ORDER, [F("model__full_name").asc(), F("version").desc()]
     )
     named = _named_model(clauses)
+    pinned: RegisteredModel | None = None
     if named is not None:
         # `name = '<model>'` (what the mlflow client sends for one model's versions): that
         # model alone, if the actor may see it, instead of every visible model.
-        model = _model_if_visible(actor, named)
-        if model is None:
+        pinned = _model_if_visible(actor, named)
+        if pinned is None:
             return [], None
-        scope = {"model_id": model.pk}
+        scope: dict[str, Any] = {"model_id": pinned.pk}
     else:
         scope = {"model__in": authz.visible_models(actor).values("pk")}
     qs = (
@@ -246,8 +268,8 @@ def model_version_search(
         qs = qs.select_related("model")  # rendering needs the model's name, not its parents
     items, token = _offset_page(qs, max_results=max_results, page_token=page_token)
     for item in items:
-        if named is not None:
-            item.model = model
+        if pinned is not None:
+            item.model = pinned
         show_overdue(item)
     return items, token
 
@@ -268,11 +290,11 @@ def _named_model(clauses: list[Clause]) -> str | None:
     return None
 
 
-def _model_if_visible(actor: Actor, full_name: str):
+def _model_if_visible(actor: Actor, full_name: str) -> RegisteredModel | None:
     """The model of that full name if it exists and the actor may see it; None otherwise
     (a search then finds nothing, as the general filter would, without saying which)."""
     try:
-        model = model_lookup(full_name)
+        model: RegisteredModel = model_lookup(full_name)
     except (NotFound, InvalidParameter):
         return None
     return model if authz.can_see(actor, model) else None
@@ -285,10 +307,10 @@ class ModelExtras:
     latest active version per stage (instances in stage order, tags loaded), and by version
     id the aliases of those versions."""
 
-    tags: dict = field(default_factory=dict)
-    aliases: dict = field(default_factory=dict)
-    latest: dict = field(default_factory=dict)
-    version_aliases: dict = field(default_factory=dict)
+    tags: dict[UUID, list[tuple[str, str]]] = field(default_factory=dict)
+    aliases: dict[UUID, list[tuple[str, int]]] = field(default_factory=dict)
+    latest: dict[UUID, list[ModelVersion]] = field(default_factory=dict)
+    version_aliases: dict[UUID, list[str]] = field(default_factory=dict)
 
 
 _VERSION = rows.Part(ModelVersion, "v")
@@ -324,7 +346,7 @@ def _extras_sql(vendor: str, n_models: int, n_stages: int) -> str:
     )
 
 
-def model_extras(models, stages: list[str] | None = None) -> ModelExtras:
+def model_extras(models: Iterable[RegisteredModel], stages: list[str] | None = None) -> ModelExtras:
     """Tags, aliases and latest versions per stage of these models (see ModelExtras), in one
     raw statement whose text is built once: rendering a page of models costs one round trip
     and no ORM query compilation."""
@@ -337,6 +359,7 @@ def model_extras(models, stages: list[str] | None = None) -> ModelExtras:
     ids = list(model_of)
     active = ModelVersion.Lifecycle.ACTIVE
     vendor = connection.vendor
+    params: list[Any]
     if vendor == "postgresql":
         params = [ids, active, stages, ids, ids]
     else:
@@ -344,8 +367,8 @@ def model_extras(models, stages: list[str] | None = None) -> ModelExtras:
     with connection.cursor() as cursor:
         cursor.execute(_extras_sql(vendor, len(ids), len(stages)), params)
         found = cursor.fetchall()
-    version_tags: dict = {}  # raw version id -> [(key, value)]
-    alias_rows: list = []  # (raw version id, alias)
+    version_tags: dict[Any, list[tuple[str, str]]] = {}  # raw version id -> [(key, value)]
+    alias_rows: list[tuple[Any, str]] = []  # (raw version id, alias)
     for row in found:
         kind, model_id = row[0], model_of[row[1]]
         if kind == "V":
@@ -360,10 +383,12 @@ def model_extras(models, stages: list[str] | None = None) -> ModelExtras:
         else:
             out.aliases.setdefault(model_id, []).append((row[2], row[4]))
             alias_rows.append((row[5], row[2]))
-    for pairs in (*out.tags.values(), *out.aliases.values()):
-        pairs.sort()
+    for tag_pairs in out.tags.values():
+        tag_pairs.sort()
+    for alias_pairs in out.aliases.values():
+        alias_pairs.sort()
     order = {stage: i for i, stage in enumerate(stages)}
-    latest_by_raw: dict = {}
+    latest_by_raw: dict[Any, ModelVersion] = {}
     for versions in out.latest.values():
         versions.sort(key=lambda v: order[v.stage])
         for version in versions:
@@ -386,7 +411,9 @@ def model_extras(models, stages: list[str] | None = None) -> ModelExtras:
 
 
 @governed("model_version.latest", atomic=False)
-def model_version_latest(*, actor: Actor, full_name, stages=None) -> list[ModelVersion]:
+def model_version_latest(
+    *, actor: Actor, full_name: object, stages: object = None
+) -> list[ModelVersion]:
     """The latest active version in each asked-for stage (every stage when none is named)."""
     model = _visible_model(actor, full_name)
     return model_extras([model], parse_stages(stages)).latest.get(model.pk, [])
