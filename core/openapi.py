@@ -173,9 +173,10 @@ class PageSizeField(serializers.Field):
     """`max_results` in a body: as for Int64Field, from 1 to 2^63-1."""
 
 
-@extend_schema_field({"oneOf": [{"type": "string"}, {"type": "integer", "format": "int64"}]})
+@extend_schema_field({"oneOf": [{"type": "string"}, {"type": "integer"}]})
 class IdField(serializers.Field):
-    """An id as MLflow sends it (a string), or as a number, which the doors also take."""
+    """An id as MLflow sends it (a string), or as a number, which the doors also take; one
+    that cannot be Steward's (any length) matches nothing rather than being refused."""
 
 
 @extend_schema_field(

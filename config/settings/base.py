@@ -162,7 +162,17 @@ REST_FRAMEWORK = {
 
 SPECTACULAR_SETTINGS = {
     "TITLE": "Steward API",
-    "DESCRIPTION": "Unity Catalog REST API, native Steward API and SCIM 2.0.",
+    "DESCRIPTION": (
+        "Every door: the Unity Catalog REST API (/api/2.1/unity-catalog), MLflow's tracking, "
+        "registry, webhook and artifact APIs (/api/2.0/mlflow, /api/3.0/mlflow, "
+        "/api/2.0/mlflow-artifacts), the native Steward API (/api/v1), OpenLineage ingestion "
+        'and SCIM 2.0. Errors are {"error_code", "message"} (SCIM: its own format). '
+        "`max_results` is an integer from 1 to 2^63-1 at every door (Unity Catalog: 0 lets "
+        "the server choose); larger sizes are clamped to the list's maximum (MLflow's run, "
+        "experiment and logged-model searches refuse more, as MLflow does). Native bodies "
+        "refuse unknown fields; the MLflow, Unity Catalog, SCIM and OpenLineage doors ignore "
+        "them, as their clients expect. OpenLineage bodies may be 8 MiB (plain or gzipped)."
+    ),
     "VERSION": "0.1.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
