@@ -4,6 +4,7 @@ read or write a version's files. Reading needs EXECUTE and is an audited downloa
 from __future__ import annotations
 
 import time
+from typing import NotRequired, TypedDict
 
 from django.conf import settings
 
@@ -13,15 +14,24 @@ from catalog.privileges import Privilege
 from catalog.selectors import model_lookup
 from core.actor import Actor
 from core.errors import FailedPrecondition
-from registry.models import ModelVersion
+from registry.models import ModelVersion, RegisteredModel
 from registry.services.lookups import version_audit, version_of
 
 LIFETIME_MS = 15 * 60 * 1000
 
 
+class Credentials(TypedDict):
+    """The answer of UC's temporary model-version credentials, as Steward gives it."""
+
+    expiration_time: int  # epoch milliseconds
+    storage_mode: NotRequired[str]  # "PROXY": files go through the MLflow artifact proxy
+
+
 @governed("model_version.credentials")
-def model_version_credentials(*, actor: Actor, full_name, version, operation: str) -> dict:
-    model = model_lookup(full_name)
+def model_version_credentials(
+    *, actor: Actor, full_name: object, version: object, operation: str
+) -> Credentials:
+    model: RegisteredModel = model_lookup(full_name)
     write = operation == "READ_WRITE_MODEL_VERSION"
     authz.require(actor, Privilege.MODIFY if write else Privilege.EXECUTE, model)
     obj = version_of(model, version)
@@ -33,7 +43,7 @@ def model_version_credentials(*, actor: Actor, full_name, version, operation: st
         obj,
         {"operation": operation, "storage_location": obj.storage_location},
     )
-    answer: dict = {"expiration_time": int(time.time() * 1000) + LIFETIME_MS}
+    answer: Credentials = {"expiration_time": int(time.time() * 1000) + LIFETIME_MS}
     if settings.STEWARD_ARTIFACT_STORAGE == "s3":
         # Steward does not mint cloud credentials; clients use the MLflow artifact proxy.
         answer["storage_mode"] = "PROXY"

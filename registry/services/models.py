@@ -30,12 +30,12 @@ from webhooks.services import emit as webhook_emit
 def registered_model_create(
     *,
     actor: Actor,
-    catalog_name,
-    schema_name,
-    name,
-    comment=None,
-    storage_location=None,
-    tags=None,
+    catalog_name: object,
+    schema_name: object,
+    name: object,
+    comment: object = None,
+    storage_location: object = None,
+    tags: object = None,
 ) -> RegisteredModel:
     """Create a model, with its tags in the same transaction; needs USE CATALOG, USE SCHEMA
     and CREATE MODEL.
@@ -83,12 +83,19 @@ def registered_model_create(
 
 @governed("registered_model.update")
 def registered_model_update(
-    *, actor: Actor, full_name, new_name=None, comment=None, properties=None, owner=None
+    *,
+    actor: Actor,
+    full_name: object,
+    new_name: object = None,
+    comment: object = None,
+    properties: object = None,
+    owner: object = None,
 ) -> RegisteredModel:
     """Comment/properties need MODIFY; owner needs MANAGE; rename MANAGE and CREATE MODEL."""
+    model: RegisteredModel = model_lookup(full_name)
     return securable_update(
         actor=actor,
-        obj=model_lookup(full_name),
+        obj=model,
         new_name=new_name,
         comment=comment,
         properties=properties,
@@ -98,9 +105,9 @@ def registered_model_update(
 
 
 @governed("registered_model.delete")
-def registered_model_delete(*, actor: Actor, full_name, force: bool = False) -> None:
+def registered_model_delete(*, actor: Actor, full_name: object, force: bool = False) -> None:
     """Delete a model (MANAGE); one with live versions only with force. Files go after commit."""
-    obj = model_lookup(full_name)
+    obj: RegisteredModel = model_lookup(full_name)
     authz.require(actor, Privilege.MANAGE, obj)
     if LegalHold.objects.filter(model=obj).exists():
         raise FailedPrecondition(
