@@ -26,7 +26,7 @@ import os
 import shutil
 import uuid
 from dataclasses import dataclass
-from typing import IO, Any
+from typing import IO, Any, Protocol
 
 from django.conf import settings
 from django.core.files import File
@@ -69,7 +69,7 @@ def _no_such(path: str) -> NotFound:
     return NotFound(f"No such artifact: '{path[:300]}'.")
 
 
-def resolve(actor: Actor, raw, *, write: bool, lock: bool = False) -> Target:
+def resolve(actor: Actor, raw: object, *, write: bool, lock: bool = False) -> Target:
     """Canonicalize `raw`, find the securable its prefix names and check the actor may read
     it (`write=False`) or change it (`write=True`); raises InvalidParameter, NotFound,
     PermissionDenied, Conflict or FailedPrecondition. With `lock`, the state that decides
@@ -195,7 +195,7 @@ def _local_path(name: str) -> str | None:
 
 
 @governed("artifact.list", atomic=False)
-def artifact_list(*, actor: Actor, path) -> list[dict[str, Any]]:
+def artifact_list(*, actor: Actor, path: object) -> list[dict[str, Any]]:
     """The entries directly below `path` as MLflow lists them: basename, is_dir and (files
     only) file_size. A missing directory, or a file, lists as nothing."""
     if path is None:
@@ -216,7 +216,7 @@ def artifact_list(*, actor: Actor, path) -> list[dict[str, Any]]:
 
 
 @governed("artifact.download", atomic=False)
-def artifact_open(*, actor: Actor, path) -> tuple[IO[bytes], str]:
+def artifact_open(*, actor: Actor, path: object) -> tuple[IO[bytes], str]:
     """An open binary handle on one artifact file and its basename, for streaming. Reading a
     model version's file is audited (`model_version.download`)."""
     target = resolve(actor, path, write=False)
@@ -239,10 +239,16 @@ def artifact_open(*, actor: Actor, path) -> tuple[IO[bytes], str]:
 # --- writes ----------------------------------------------------------------------------------
 
 
+class Readable(Protocol):
+    """What an upload is read from: a request body, a file."""
+
+    def read(self, size: int = ..., /) -> bytes: ...
+
+
 class _Limited:
     """A read-only view of a stream that refuses to yield more than `limit` bytes in all."""
 
-    def __init__(self, stream, limit: int):
+    def __init__(self, stream: Readable, limit: int):
         self.stream, self.limit, self.count = stream, limit, 0
 
     def read(self, size: int = -1) -> bytes:
@@ -304,7 +310,9 @@ def _place_local(temp: str, name: str) -> None:
 
 
 @governed("artifact.upload", atomic=False)
-def artifact_upload(*, actor: Actor, path, stream, content_length: int | None = None) -> Target:
+def artifact_upload(
+    *, actor: Actor, path: object, stream: Readable, content_length: int | None = None
+) -> Target:
     """Store the body of `stream` as the artifact `path`, replacing any file there (MLflow's
     PUT semantics).
 
@@ -328,7 +336,8 @@ def artifact_upload(*, actor: Actor, path, stream, content_length: int | None = 
             if local is not None:
                 _receive_local(body, temp)
             else:
-                artifact_storage.save(temp, File(body, name=temp))
+                # File wraps any object with read(); the stubs ask for an IO.
+                artifact_storage.save(temp, File(body, name=temp))  # type: ignore[arg-type]
         except InvalidParameter:
             raise
         except OSError as exc:  # UnreadablePostError, a reset connection, a full disk
@@ -360,7 +369,7 @@ def _place_remote(temp: str, name: str) -> None:
 
 
 @governed("artifact.delete", atomic=False)
-def artifact_delete(*, actor: Actor, path) -> int:
+def artifact_delete(*, actor: Actor, path: object) -> int:
     """Delete one artifact file, or a directory and everything below it; returns the number
     of files removed (deleting what is not there removes nothing, as in MLflow)."""
     with transaction.atomic():

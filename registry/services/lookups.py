@@ -7,6 +7,7 @@ from __future__ import annotations
 import functools
 import re
 import uuid
+from typing import Any
 
 from django.db import connection
 from django.utils import timezone
@@ -34,9 +35,10 @@ _ALIAS = re.compile(r"[A-Za-z0-9_-]{1,255}")
 _VERSION_LIKE = re.compile(r"^(v?\d+|latest)$", re.IGNORECASE)
 
 
-def locked_model(full_name) -> RegisteredModel:
+def locked_model(full_name: object) -> RegisteredModel:
     """The model row, locked for the rest of the transaction (version numbers, aliases)."""
-    return model_lookup(full_name, lock=True)
+    model: RegisteredModel = model_lookup(full_name, lock=True)
+    return model
 
 
 _VERSION_PART = rows.Part(ModelVersion, "v")
@@ -58,17 +60,18 @@ def _version_sql(by_alias: bool) -> str:
     return head + f'WHERE v."{meta.get_field("model").column}" = %s AND v.version = %s AND {live}'
 
 
-def _version_row(sql: str, params: list, model: RegisteredModel) -> ModelVersion | None:
+def _version_row(sql: str, params: list[Any], model: RegisteredModel) -> ModelVersion | None:
     row = rows.fetch_one(sql, params)
     if row is None:
         return None
+    obj: ModelVersion
     (obj,) = rows.build([_VERSION_PART], row)
     obj.model = model  # already loaded with its schema and catalog
     show_overdue(obj)
     return obj
 
 
-def version_of(model: RegisteredModel, version, *, lock: bool = False) -> ModelVersion:
+def version_of(model: RegisteredModel, version: object, *, lock: bool = False) -> ModelVersion:
     """A live (not deleted) version by number; tombstones answer RESOURCE_DOES_NOT_EXIST.
     `lock` locks the version's row for the rest of the transaction."""
     number = parse_version(version)
@@ -88,7 +91,7 @@ def version_by_alias(model: RegisteredModel, name: str) -> ModelVersion | None:
     return _version_row(_version_sql(True), [model_id, name], model)
 
 
-def parse_version(value) -> int:
+def parse_version(value: object) -> int:
     if isinstance(value, bool):
         raise InvalidParameter("version must be a positive integer.")
     if isinstance(value, int):
@@ -102,7 +105,7 @@ def parse_version(value) -> int:
     return number
 
 
-def clean_alias(value) -> str:
+def clean_alias(value: object) -> str:
     """Alias names: letters, digits, '_' and '-'; never version-like (`v3`, `7`, `latest`)."""
     if not isinstance(value, str) or not _ALIAS.fullmatch(value):
         raise InvalidParameter("alias must be 1-255 letters, digits, '_' or '-'.")
@@ -113,7 +116,7 @@ def clean_alias(value) -> str:
     return value.lower()
 
 
-def clean_tag(key, value) -> tuple[str, str]:
+def clean_tag(key: object, value: object) -> tuple[str, str]:
     if not isinstance(key, str) or not key or len(key) > MAX_TAG_KEY or "\x00" in key:
         raise InvalidParameter(f"tag key must be a string of 1 to {MAX_TAG_KEY} characters.")
     if value is None:
@@ -143,14 +146,16 @@ def show_overdue(version: ModelVersion) -> None:
         version.status_message = OVERDUE_MESSAGE
 
 
-def version_audit(actor: Actor, action: str, version: ModelVersion, details=None) -> None:
+def version_audit(
+    actor: Actor, action: str, version: ModelVersion, details: dict[str, Any] | None = None
+) -> None:
     audit_write(actor, action, version.model, {"version": version.version, **(details or {})})
 
 
 MAX_TEXT = 5000
 
 
-def clean_text(value, field: str, *, required: bool = False) -> str:
+def clean_text(value: object, field: str, *, required: bool = False) -> str:
     if value is None:
         value = ""
     if not isinstance(value, str) or len(value) > MAX_TEXT or "\x00" in value:
@@ -160,7 +165,7 @@ def clean_text(value, field: str, *, required: bool = False) -> str:
     return value.strip()
 
 
-def clean_uuid(value, field: str) -> str:
+def clean_uuid(value: object, field: str) -> str:
     try:
         return str(uuid.UUID(str(value)))
     except ValueError:

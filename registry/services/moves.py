@@ -4,14 +4,19 @@ and by applying an approved promotion request."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from catalog.services import audit_write
 from core.actor import Actor
 from core.errors import FailedPrecondition
 from registry import policies
 from registry.models import (
     AliasHistory,
+    AliasPolicy,
     ModelAlias,
     ModelVersion,
+    PromotionRequest,
+    RegisteredModel,
 )
 from registry.services.lookups import version_audit
 from webhooks import payloads as webhook_payloads
@@ -19,7 +24,13 @@ from webhooks.services import emit as webhook_emit
 
 
 def record_move(
-    actor: Actor, model, alias: str, old, new, reason: str = "", promotion=None
+    actor: Actor,
+    model: RegisteredModel,
+    alias: str,
+    old: int | None,
+    new: int | None,
+    reason: str = "",
+    promotion: PromotionRequest | None = None,
 ) -> None:
     AliasHistory.objects.create(
         model=model,
@@ -33,19 +44,19 @@ def record_move(
     )
 
 
-def protection(model, name: str):
+def protection(model: RegisteredModel, name: str) -> AliasPolicy | None:
     return policies.policy_for(model, name)
 
 
 def move_alias(
     actor: Actor,
-    model,
+    model: RegisteredModel,
     name: str,
     target: ModelVersion,
     *,
     reason: str = "",
-    promotion=None,
-    **details,
+    promotion: PromotionRequest | None = None,
+    **details: Any,
 ) -> ModelAlias:
     """Move an alias (already authorized: by MANAGE, approvals or break-glass); the caller
     holds the model row lock."""
@@ -81,16 +92,16 @@ STAGES = {s.value.lower(): s for s in ModelVersion.Stage}
 
 def move_stage(
     actor: Actor,
-    model,
+    model: RegisteredModel,
     obj: ModelVersion,
-    stage,
+    stage: object,
     archive_existing_versions: bool,
-    promotion=None,
-    **details,
+    promotion: PromotionRequest | None = None,
+    **details: Any,
 ) -> ModelVersion:
     """Move a version's legacy stage (already authorized); the caller holds the model lock."""
     target_stage = STAGES[str(stage).lower()]
-    archived = []
+    archived: list[int] = []
     if archive_existing_versions and target_stage in (
         ModelVersion.Stage.STAGING,
         ModelVersion.Stage.PRODUCTION,
