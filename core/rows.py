@@ -112,6 +112,14 @@ def _converters(part: Part) -> Converters:
     return found
 
 
+def column(model: type[Model], name: str) -> str:
+    """The database column of a concrete field, for hand-written SQL."""
+    found = concrete_field(model, name).column
+    if found is None:
+        raise TypeError(f"{model.__name__}.{name} has no column")
+    return found
+
+
 def fetch_one(sql: str, params: Sequence[Any]) -> tuple[Any, ...] | None:
     with connection.cursor() as cursor:
         cursor.execute(sql, params)

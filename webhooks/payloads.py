@@ -19,7 +19,8 @@ def model_version_created(version) -> dict:
     }
 
 
-def model_version_tag(version, key: str, value: str | None = None) -> dict:
+def model_version_tag(version, key: object, value: str | None = None) -> dict:
+    # `key` as the client sent it: a delete echoes whatever matched the stored key.
     out = {"name": version.model.full_name, "version": str(version.version), "key": key}
     if value is not None:
         out["value"] = value

@@ -4,6 +4,8 @@ the same policy."""
 
 from __future__ import annotations
 
+from typing import TypeVar
+
 from audit.governance import governed
 from catalog import authz
 from catalog.privileges import Privilege
@@ -14,6 +16,8 @@ from core.errors import FailedPrecondition, InvalidParameter, NotFound
 from registry.models import (
     ModelAlias,
     ModelVersion,
+    PromotionRequest,
+    RegisteredModel,
 )
 from registry.services.lookups import clean_alias, clean_text, locked_model, version_of
 from registry.services.moves import STAGES, move_alias, move_stage, protection, record_move
@@ -23,7 +27,13 @@ from webhooks.services import emit as webhook_emit
 
 
 def alias_set(
-    *, actor: Actor, full_name, alias, version, reason: str = "", rollback: bool = False
+    *,
+    actor: Actor,
+    full_name: object,
+    alias: object,
+    version: object,
+    reason: str = "",
+    rollback: bool = False,
 ) -> ModelAlias:
     """Point an alias at a READY, active version (MANAGE); the move is kept in alias history.
 
@@ -42,7 +52,12 @@ def alias_set(
     )
 
 
-def _moved_or_approval_required(result):
+_Moved = TypeVar("_Moved", ModelAlias, ModelVersion)
+# What a protected move opens instead: the promotion request, and whether it was already open.
+_Opened = tuple[PromotionRequest, bool]
+
+
+def _moved_or_approval_required(result: _Moved | _Opened) -> _Moved:
     """The governed move returned either what it moved or (request, reused): the request is
     committed by now, so raising here loses nothing."""
     if isinstance(result, tuple):
@@ -51,7 +66,9 @@ def _moved_or_approval_required(result):
 
 
 @governed("alias.set")
-def _alias_set(*, actor: Actor, full_name, alias, version, reason: str, rollback: bool):
+def _alias_set(
+    *, actor: Actor, full_name: object, alias: object, version: object, reason: str, rollback: bool
+) -> ModelAlias | _Opened:
     model = locked_model(full_name)
     name = clean_alias(alias)
     target = version_of(model, version)
@@ -71,7 +88,7 @@ def _alias_set(*, actor: Actor, full_name, alias, version, reason: str, rollback
 
 
 @governed("alias.delete")
-def alias_delete(*, actor: Actor, full_name, alias) -> None:
+def alias_delete(*, actor: Actor, full_name: object, alias: object) -> None:
     """Remove an alias (MANAGE). A protected one is refused: it moves only by promotion."""
     model = locked_model(full_name)
     authz.require(actor, Privilege.MANAGE, model)
@@ -94,7 +111,12 @@ def alias_delete(*, actor: Actor, full_name, alias) -> None:
 
 
 def model_version_transition_stage(
-    *, actor: Actor, full_name, version, stage, archive_existing_versions: bool = False
+    *,
+    actor: Actor,
+    full_name: object,
+    version: object,
+    stage: object,
+    archive_existing_versions: bool = False,
 ) -> ModelVersion:
     """Move a version to None/Staging/Production/Archived (MANAGE); optionally archive the
     versions currently in that stage. A stage protected by an alias policy (as the alias
@@ -111,7 +133,14 @@ def model_version_transition_stage(
 
 
 @governed("model_version.transition_stage")
-def _transition_stage(*, actor: Actor, full_name, version, stage, archive_existing_versions):
+def _transition_stage(
+    *,
+    actor: Actor,
+    full_name: object,
+    version: object,
+    stage: object,
+    archive_existing_versions: object,
+) -> ModelVersion | _Opened:
     model = locked_model(full_name)
     if not isinstance(stage, str) or stage.lower() not in STAGES:
         raise InvalidParameter("stage must be one of None, Staging, Production, Archived.")
@@ -142,11 +171,13 @@ def _transition_stage(*, actor: Actor, full_name, version, stage, archive_existi
 # Not atomic: the promotion request it may open commits in alias_set before ApprovalRequired
 # is raised; the wrapper still audits a refusal.
 @governed("alias.rollback", atomic=False)
-def alias_rollback(*, actor: Actor, full_name, alias, justification="") -> ModelAlias:
+def alias_rollback(
+    *, actor: Actor, full_name: object, alias: object, justification: object = ""
+) -> ModelAlias:
     """Move an alias back to the version it pointed at before, through the same policy: a
     protected alias answers ApprovalRequired with a rollback request."""
     name = clean_alias(alias)
-    model = model_lookup(full_name)
+    model: RegisteredModel = model_lookup(full_name)
     authz.require_visible(actor, model)
     version = previous_target(model, name)
     reason = clean_text(justification, "justification") or f"rollback of '{name}' to {version}"

@@ -26,6 +26,7 @@ from core.errors import FailedPrecondition, InvalidParameter, NotFound
 from core.queue import enqueue_on_commit
 from lineage import services as lineage_services
 from registry import artifacts, storage
+from registry.artifacts import VersionFacts
 from registry.models import (
     LegalHold,
     ModelAlias,
@@ -51,13 +52,19 @@ from webhooks.services import emit as webhook_emit
 def _bump_sql() -> str:
     meta = RegisteredModel._meta
     sets = ", ".join(
-        f'"{meta.get_field(name).column}" = %s'
+        f'"{rows.column(RegisteredModel, name)}" = %s'
         for name in ("next_version", "updated_by", "updated_at")
     )
     return f'UPDATE "{meta.db_table}" SET {sets} WHERE "{meta.pk.column}" = %s'
 
 
-def _version_event(actor, action, version, details, outcome="SUCCESS") -> dict:
+def _version_event(
+    actor: Actor,
+    action: str,
+    version: ModelVersion,
+    details: dict[str, Any],
+    outcome: str = "SUCCESS",
+) -> dict[str, Any]:
     """The keyword arguments of one audit event about a version, for `audit_events_write`."""
     return {
         "actor": actor,
@@ -76,12 +83,12 @@ def _version_event(actor, action, version, details, outcome="SUCCESS") -> dict:
 def model_version_create(
     *,
     actor: Actor,
-    full_name,
-    source,
+    full_name: object,
+    source: object,
     run_id: str = "",
     logged_model_id: str = "",
-    description=None,
-    tags=None,
+    description: object = None,
+    tags: object = None,
     copy_files: bool = False,
 ) -> ModelVersion:
     """Register a new version (PENDING_REGISTRATION) of a model; needs MODIFY on it.
@@ -176,8 +183,9 @@ def prefetched_tags(version: ModelVersion, tags: list[ModelVersionTag]) -> None:
     the same statement as other things. Rendering then does not read them back."""
     qs = version.tags.all()
     qs._result_cache = tags
-    qs._prefetch_done = True
-    version._prefetched_objects_cache = {"tags": qs}
+    # Django's private prefetch state, which its stubs do not declare.
+    qs._prefetch_done = True  # type: ignore[attr-defined]
+    version._prefetched_objects_cache = {"tags": qs}  # type: ignore[attr-defined]
 
 
 def _small(prefix: str) -> bool:
@@ -185,7 +193,7 @@ def _small(prefix: str) -> bool:
     return limit > 0 and artifacts.tree_within(prefix, limit)
 
 
-def _copy_files(version: ModelVersion, source_prefix: str) -> tuple[int, Any, str]:
+def _copy_files(version: ModelVersion, source_prefix: str) -> tuple[int, VersionFacts | None, str]:
     """Copy a source's files into the version's location, digested and inspected as they are
     copied; on any failure nothing copied stays. (files copied, facts or None, error)"""
     target = storage.version_prefix(version)
@@ -199,7 +207,7 @@ def _copy_files(version: ModelVersion, source_prefix: str) -> tuple[int, Any, st
     return copied, facts, ""
 
 
-def _settle(version: ModelVersion, facts, error: str = "") -> None:
+def _settle(version: ModelVersion, facts: VersionFacts | None, error: str = "") -> None:
     """READY with the files' digest, signature and input example, or FAILED_REGISTRATION
     naming the error (not saved)."""
     version.pending_deadline = None
@@ -295,7 +303,7 @@ def _schedule_copy(version_id: str, prefix: str) -> None:
     enqueue_on_commit("registry.tasks.register_version_files", version_id, prefix)
 
 
-def tag_pairs(tags) -> list[tuple[str, str]]:
+def tag_pairs(tags: object) -> list[tuple[str, str]]:
     if tags in (None, []):
         return []
     if isinstance(tags, dict):
@@ -315,7 +323,7 @@ def tag_pairs(tags) -> list[tuple[str, str]]:
 
 
 @governed("model_version.finalize")
-def model_version_finalize(*, actor: Actor, full_name, version) -> ModelVersion:
+def model_version_finalize(*, actor: Actor, full_name: object, version: object) -> ModelVersion:
     """Mark a pending version READY once its files are in its storage location (UC's finalize);
     records the artifact digest and the signature and input example of its MLmodel file."""
     model = locked_model(full_name)
@@ -341,9 +349,11 @@ def seal(version: ModelVersion, username: str) -> None:
 
 
 @governed("model_version.update")
-def model_version_update(*, actor: Actor, full_name, version, description=None) -> ModelVersion:
+def model_version_update(
+    *, actor: Actor, full_name: object, version: object, description: object = None
+) -> ModelVersion:
     """Change a version's description (MODIFY)."""
-    model = model_lookup(full_name)
+    model: RegisteredModel = model_lookup(full_name)
     authz.require(actor, Privilege.MODIFY, model)
     obj = version_of(model, version, lock=True)
     if description is None:
@@ -356,7 +366,7 @@ def model_version_update(*, actor: Actor, full_name, version, description=None) 
 
 
 @governed("model_version.delete")
-def model_version_delete(*, actor: Actor, full_name, version) -> None:
+def model_version_delete(*, actor: Actor, full_name: object, version: object) -> None:
     """Delete a version (MANAGE): its aliases go, its files are removed after commit, and a
     tombstone keeps the number from ever being reused."""
     model = locked_model(full_name)
@@ -409,8 +419,10 @@ def _remove_files(prefix: str) -> None:
 
 
 @governed("registered_model.set_tag")
-def registered_model_tag_set(*, actor: Actor, full_name, key, value) -> None:
-    model = model_lookup(full_name)
+def registered_model_tag_set(
+    *, actor: Actor, full_name: object, key: object, value: object
+) -> None:
+    model: RegisteredModel = model_lookup(full_name)
     authz.require(actor, Privilege.MODIFY, model)
     key, value = clean_tag(key, value)
     RegisteredModelTag.objects.update_or_create(model=model, key=key, defaults={"value": value})
@@ -418,8 +430,8 @@ def registered_model_tag_set(*, actor: Actor, full_name, key, value) -> None:
 
 
 @governed("registered_model.delete_tag")
-def registered_model_tag_delete(*, actor: Actor, full_name, key) -> None:
-    model = model_lookup(full_name)
+def registered_model_tag_delete(*, actor: Actor, full_name: object, key: object) -> None:
+    model: RegisteredModel = model_lookup(full_name)
     authz.require(actor, Privilege.MODIFY, model)
     deleted, _ = RegisteredModelTag.objects.filter(model=model, key=key).delete()
     if not deleted:
@@ -428,8 +440,10 @@ def registered_model_tag_delete(*, actor: Actor, full_name, key) -> None:
 
 
 @governed("model_version.set_tag")
-def model_version_tag_set(*, actor: Actor, full_name, version, key, value) -> None:
-    model = model_lookup(full_name)
+def model_version_tag_set(
+    *, actor: Actor, full_name: object, version: object, key: object, value: object
+) -> None:
+    model: RegisteredModel = model_lookup(full_name)
     authz.require(actor, Privilege.MODIFY, model)
     obj = version_of(model, version)
     key, value = clean_tag(key, value)
@@ -443,8 +457,10 @@ def model_version_tag_set(*, actor: Actor, full_name, version, key, value) -> No
 
 
 @governed("model_version.delete_tag")
-def model_version_tag_delete(*, actor: Actor, full_name, version, key) -> None:
-    model = model_lookup(full_name)
+def model_version_tag_delete(
+    *, actor: Actor, full_name: object, version: object, key: object
+) -> None:
+    model: RegisteredModel = model_lookup(full_name)
     authz.require(actor, Privilege.MODIFY, model)
     obj = version_of(model, version)
     deleted, _ = ModelVersionTag.objects.filter(version=obj, key=key).delete()
