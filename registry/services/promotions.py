@@ -12,9 +12,12 @@ Lock order everywhere: the model row, then the request row.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import timedelta
+from typing import Any, Protocol
 
 from django.conf import settings
+from django.contrib.auth.models import Group
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
@@ -102,7 +105,7 @@ def _denied(exc: StewardError, request: PromotionRequest, need: str) -> StewardE
     return exc
 
 
-def _notify(request: PromotionRequest, event: str, **extra) -> None:
+def _notify(request: PromotionRequest, event: str, **extra: Any) -> None:
     """Emails after commit (a rolled-back change sends nothing); see registry.tasks."""
     # A mail outage after commit is the task's to retry (registry.tasks).
     enqueue_on_commit("registry.tasks.send_promotion_email", str(request.id), event, extra)
@@ -115,7 +118,7 @@ def _webhook(request: PromotionRequest, action: str) -> None:
     emit(f"promotion_request.{action}", data, securable=request.model)
 
 
-def _audit(actor: Actor, action: str, request: PromotionRequest, **details) -> None:
+def _audit(actor: Actor, action: str, request: PromotionRequest, **details: Any) -> None:
     audit_write(
         actor,
         action,
@@ -135,19 +138,23 @@ def _audit(actor: Actor, action: str, request: PromotionRequest, **details) -> N
 # --- policies ------------------------------------------------------------------------------
 
 
-def _approvers(names) -> tuple[list[User], list]:
+def _approvers(names: object) -> tuple[list[User], list[Group]]:
     if not isinstance(names, list) or not names or len(names) > 100:
         raise InvalidParameter("approvers must be a list of 1 to 100 user or group names.")
-    users, groups = [], []
+    users: list[User] = []
+    groups: list[Group] = []
     for name in names:
         principal = principal_by_name(name)
-        (users if isinstance(principal, User) else groups).append(principal)
+        if isinstance(principal, User):
+            users.append(principal)
+        else:
+            groups.append(principal)
     return users, groups
 
 
-def _apply_policy_fields(policy: AliasPolicy, fields: dict) -> dict:
+def _apply_policy_fields(policy: AliasPolicy, fields: Mapping[str, object]) -> dict[str, Any]:
     """Validate and set the given fields; returns what changed (for the audit event)."""
-    changes: dict = {}
+    changes: dict[str, Any] = {}
     if "alias_patterns" in fields:
         policy.alias_patterns = policies.clean_patterns(fields["alias_patterns"])
         changes["alias_patterns"] = policy.alias_patterns
@@ -166,7 +173,7 @@ def _apply_policy_fields(policy: AliasPolicy, fields: dict) -> dict:
     return changes
 
 
-def _set_approvers(policy: AliasPolicy, names) -> list[str]:
+def _set_approvers(policy: AliasPolicy, names: object) -> list[str]:
     users, groups = _approvers(names)
     policy.approver_users.set(users)
     policy.approver_groups.set(groups)
@@ -177,14 +184,14 @@ def _set_approvers(policy: AliasPolicy, names) -> list[str]:
 def alias_policy_create(
     *,
     actor: Actor,
-    securable_type,
-    full_name,
-    alias_patterns,
-    approvers,
-    required_approvals=1,
-    request_ttl_seconds=7 * 24 * 3600,
-    gates=None,
-    description="",
+    securable_type: object,
+    full_name: object,
+    alias_patterns: object,
+    approvers: object,
+    required_approvals: object = 1,
+    request_ttl_seconds: object = 7 * 24 * 3600,
+    gates: object = None,
+    description: object = "",
 ) -> AliasPolicy:
     """Protect alias patterns on a catalog, schema or model; needs MANAGE on it (owners hold
     it). The requester of a promotion never counts among its approvers."""
@@ -208,14 +215,14 @@ def alias_policy_create(
     return policy
 
 
-def _policy_for_update(actor: Actor, policy_id) -> AliasPolicy:
+def _policy_for_update(actor: Actor, policy_id: object) -> AliasPolicy:
     policy = alias_policy_lookup(actor, policy_id, lock=True)
     authz.require(actor, Privilege.MANAGE, policy.securable)
     return policy
 
 
 @governed("alias_policy.update")
-def alias_policy_update(*, actor: Actor, policy_id, **fields) -> AliasPolicy:
+def alias_policy_update(*, actor: Actor, policy_id: object, **fields: object) -> AliasPolicy:
     """Change a policy (MANAGE on its securable). Open requests keep their approval count;
     approvers dropped from the policy stop counting at once."""
     unknown = set(fields) - {
@@ -241,7 +248,7 @@ def alias_policy_update(*, actor: Actor, policy_id, **fields) -> AliasPolicy:
 
 
 @governed("alias_policy.delete")
-def alias_policy_delete(*, actor: Actor, policy_id) -> None:
+def alias_policy_delete(*, actor: Actor, policy_id: object) -> None:
     """Remove a policy (MANAGE). Its open requests can no longer gather approvals; they are
     cancelled, since the alias may now be set directly."""
     policy = _policy_for_update(actor, policy_id)
@@ -259,7 +266,7 @@ def alias_policy_delete(*, actor: Actor, policy_id) -> None:
     policy.delete()
 
 
-def alias_policy_lookup(actor: Actor, policy_id, *, lock: bool = False) -> AliasPolicy:
+def alias_policy_lookup(actor: Actor, policy_id: object, *, lock: bool = False) -> AliasPolicy:
     """A policy on a securable the actor can see; otherwise not found."""
     qs = AliasPolicy.objects.select_related("catalog", "schema__catalog", "model__schema__catalog")
     if lock:
@@ -363,10 +370,10 @@ def protected_move_request(
 def promotion_request_create(
     *,
     actor: Actor,
-    full_name,
-    alias,
-    version,
-    justification,
+    full_name: object,
+    alias: object,
+    version: object,
+    justification: object,
     rollback: bool = False,
 ) -> PromotionRequest:
     """Ask for a protected alias to move to a version (the native API's explicit path; the
@@ -394,7 +401,9 @@ def promotion_request_create(
     return outcome[0]
 
 
-def promotion_request_lookup(actor: Actor, request_id, *, lock: bool = False) -> PromotionRequest:
+def promotion_request_lookup(
+    actor: Actor, request_id: object, *, lock: bool = False
+) -> PromotionRequest:
     """A request the actor may see (requester, approvers, MANAGE on the model, admins). With
     lock, the model row is locked first, then the request (the one lock order)."""
     key = clean_uuid(request_id, "promotion request")
@@ -459,7 +468,7 @@ def _require_approver(actor: Actor, request: PromotionRequest, verb: str) -> Non
         )
 
 
-def expire_if_due(request_id) -> bool:
+def expire_if_due(request_id: str) -> bool:
     """Mark one overdue PENDING request EXPIRED in its own transaction (so a refused
     approval still leaves the request in its true state); True if it did."""
     with transaction.atomic():
@@ -530,7 +539,7 @@ def _lock_versions(request: PromotionRequest) -> None:
     list(ModelVersion.objects.select_for_update().filter(rows).order_by("pk").values("pk"))
 
 
-def _decide(actor: Actor, request_id, decision: str, comment) -> PromotionRequest:
+def _decide(actor: Actor, request_id: object, decision: str, comment: object) -> PromotionRequest:
     comment = clean_text(comment, "comment")
     request = promotion_request_lookup(actor, request_id, lock=True)
     verb = "approve" if decision == PromotionDecision.Decision.APPROVE else "reject"
@@ -561,16 +570,26 @@ def _decide(actor: Actor, request_id, decision: str, comment) -> PromotionReques
 
 
 @governed("promotion_request.approve")
-def _approve(*, actor: Actor, request_id, comment="") -> PromotionRequest:
+def _approve(*, actor: Actor, request_id: object, comment: object = "") -> PromotionRequest:
     return _decide(actor, request_id, PromotionDecision.Decision.APPROVE, comment)
 
 
 @governed("promotion_request.reject")
-def _reject(*, actor: Actor, request_id, comment="") -> PromotionRequest:
+def _reject(*, actor: Actor, request_id: object, comment: object = "") -> PromotionRequest:
     return _decide(actor, request_id, PromotionDecision.Decision.REJECT, comment)
 
 
-def _deciding(decide, *, actor: Actor, request_id, comment) -> PromotionRequest:
+class _Decision(Protocol):
+    """`_approve` or `_reject`."""
+
+    def __call__(
+        self, *, actor: Actor, request_id: object, comment: object
+    ) -> PromotionRequest: ...
+
+
+def _deciding(
+    decide: _Decision, *, actor: Actor, request_id: object, comment: object
+) -> PromotionRequest:
     key = clean_uuid(request_id, "promotion request")
     expire_if_due(key)
     try:
@@ -584,19 +603,23 @@ def _deciding(decide, *, actor: Actor, request_id, comment) -> PromotionRequest:
         raise
 
 
-def promotion_request_approve(*, actor: Actor, request_id, comment="") -> PromotionRequest:
+def promotion_request_approve(
+    *, actor: Actor, request_id: object, comment: object = ""
+) -> PromotionRequest:
     """Approve (an approver named by the policy, never the requester, once). With enough
     counted approvals the request applies in this transaction, or goes STALE."""
     return _deciding(_approve, actor=actor, request_id=request_id, comment=comment)
 
 
-def promotion_request_reject(*, actor: Actor, request_id, comment="") -> PromotionRequest:
+def promotion_request_reject(
+    *, actor: Actor, request_id: object, comment: object = ""
+) -> PromotionRequest:
     """Reject (one eligible approver's rejection is final)."""
     return _deciding(_reject, actor=actor, request_id=request_id, comment=comment)
 
 
 @governed("promotion_request.cancel")
-def promotion_request_cancel(*, actor: Actor, request_id) -> PromotionRequest:
+def promotion_request_cancel(*, actor: Actor, request_id: object) -> PromotionRequest:
     """The requester withdraws a pending request."""
     request = promotion_request_lookup(actor, request_id, lock=True)
     if request.requester_id != actor.user.pk:
@@ -667,7 +690,7 @@ def _apply_if_approved(actor: Actor, request: PromotionRequest) -> None:
     _webhook(request, "applied")
 
 
-def _move(actor: Actor, request: PromotionRequest, *, reason: str, **details) -> None:
+def _move(actor: Actor, request: PromotionRequest, *, reason: str, **details: Any) -> None:
     """Perform the approved (or break-glass) move; the caller holds the model lock."""
     if request.kind == PromotionRequest.Kind.STAGE:
         move_stage(
@@ -712,7 +735,9 @@ def previous_target(model: RegisteredModel, alias: str) -> int:
 
 
 @governed("alias.break_glass")
-def alias_break_glass(*, actor: Actor, full_name, alias, version, reason) -> PromotionRequest:
+def alias_break_glass(
+    *, actor: Actor, full_name: object, alias: object, version: object, reason: object
+) -> PromotionRequest:
     """Admins only, for emergencies: move a (protected) alias at once. Demands a reason, is
     flagged in the audit trail, is recorded as an APPLIED break-glass request, and emails the
     policy's approvers."""
