@@ -2,8 +2,11 @@
 without importing its app's tasks module (the tasks import the services, never the reverse).
 
 In the embedded default (CELERY_TASK_ALWAYS_EAGER) the task runs in-process; elsewhere it goes
-through the broker. Either way the task must be registered in this process, so the first call
-imports every app's tasks module as the worker does at start (Celery's autodiscovery).
+through the broker. Either way the task must be registered in this process: a worker has
+imported every app's tasks module at start; elsewhere the first call for a task not yet known
+imports them (Django's autodiscovery of each installed app's `tasks` module). Not Celery's
+`import_default_modules`: its Django fixup reruns every system check, which inside a worker's
+task took long enough to stall the task.
 """
 
 from __future__ import annotations
@@ -13,16 +16,18 @@ from typing import Any
 
 from celery import current_app
 from django.db import transaction
+from django.utils.module_loading import autodiscover_modules
 
 
 @functools.cache
 def _discover() -> None:
-    current_app.loader.import_default_modules()
+    autodiscover_modules("tasks")
 
 
 def enqueue(name: str, *args: Any, countdown: float | None = None, **kwargs: Any) -> None:
     """Queue the task called `name` now (run it now, when eager)."""
-    _discover()
+    if name not in current_app.tasks:
+        _discover()
     try:
         task = current_app.tasks[name]
     except KeyError:
