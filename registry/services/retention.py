@@ -35,11 +35,12 @@ import logging
 import os
 import socket
 import time
-from collections.abc import Callable
+import uuid
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import replace
 from datetime import datetime
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, TypedDict
 
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
@@ -56,6 +57,7 @@ from audit.services import (
 from catalog import authz, scoped
 from catalog.privileges import Privilege
 from catalog.services import audit_write
+from core import rows as sql_rows
 from core.actor import Actor
 from core.errors import AlreadyExists, Denial, InvalidParameter, NotFound, PermissionDenied
 from registry import artifacts, retention, storage
@@ -84,9 +86,9 @@ POLICY_FIELDS = ("archive_after_days", "delete_after_days", "keep_last", "descri
 # --- policies --------------------------------------------------------------------------------
 
 
-def _apply_policy_fields(policy: RetentionPolicy, fields: dict) -> dict:
+def _apply_policy_fields(policy: RetentionPolicy, fields: Mapping[str, object]) -> dict[str, Any]:
     """Validate and set the given fields; returns what changed (for the audit event)."""
-    changes: dict = {}
+    changes: dict[str, Any] = {}
     for name in ("archive_after_days", "delete_after_days"):
         if name in fields:
             setattr(policy, name, retention.clean_days(fields[name], name))
@@ -104,12 +106,12 @@ def _apply_policy_fields(policy: RetentionPolicy, fields: dict) -> dict:
 def retention_policy_create(
     *,
     actor: Actor,
-    securable_type,
-    full_name,
-    archive_after_days=None,
-    delete_after_days=None,
-    keep_last=0,
-    description="",
+    securable_type: object,
+    full_name: object,
+    archive_after_days: object = None,
+    delete_after_days: object = None,
+    keep_last: object = 0,
+    description: object = "",
 ) -> RetentionPolicy:
     """Put a retention policy on a catalog, schema or model (MANAGE on it; one per
     securable). A policy without an archive or delete rule exempts its level from the
@@ -143,7 +145,9 @@ def retention_policy_create(
     return policy
 
 
-def retention_policy_lookup(actor: Actor, policy_id, *, lock: bool = False) -> RetentionPolicy:
+def retention_policy_lookup(
+    actor: Actor, policy_id: object, *, lock: bool = False
+) -> RetentionPolicy:
     """A policy on a securable the actor can see; otherwise not found."""
     qs = RetentionPolicy.objects.select_related(
         "catalog", "schema__catalog", "model__schema__catalog"
@@ -157,7 +161,9 @@ def retention_policy_lookup(actor: Actor, policy_id, *, lock: bool = False) -> R
 
 
 @governed("retention_policy.update")
-def retention_policy_update(*, actor: Actor, policy_id, **fields) -> RetentionPolicy:
+def retention_policy_update(
+    *, actor: Actor, policy_id: object, **fields: object
+) -> RetentionPolicy:
     """Change a policy's rules or description (MANAGE on its securable); the next run applies
     them."""
     unknown = set(fields) - set(POLICY_FIELDS)
@@ -175,7 +181,7 @@ def retention_policy_update(*, actor: Actor, policy_id, **fields) -> RetentionPo
 
 
 @governed("retention_policy.delete")
-def retention_policy_delete(*, actor: Actor, policy_id) -> None:
+def retention_policy_delete(*, actor: Actor, policy_id: object) -> None:
     """Remove a policy (MANAGE); the models it governed fall to the next level's policy."""
     policy = retention_policy_lookup(actor, policy_id, lock=True)
     securable = policy.securable
@@ -187,7 +193,7 @@ def retention_policy_delete(*, actor: Actor, policy_id) -> None:
 # --- legal holds -----------------------------------------------------------------------------
 
 
-def _require_admin(actor: Actor, model: RegisteredModel, version) -> None:
+def _require_admin(actor: Actor, model: RegisteredModel, version: object) -> None:
     if authz.is_admin(actor) and not actor.read_only:
         return
     exc = PermissionDenied(
@@ -204,7 +210,9 @@ def _require_admin(actor: Actor, model: RegisteredModel, version) -> None:
     raise exc
 
 
-def _hold_target(actor: Actor, full_name, version):
+def _hold_target(
+    actor: Actor, full_name: object, version: object
+) -> tuple[RegisteredModel, ModelVersion | None]:
     """The model (locked: retention batches take it FOR SHARE, so a hold never lands between a
     batch's check and its action) and, for a version hold, the live version."""
     model = locked_model(full_name)
@@ -214,12 +222,18 @@ def _hold_target(actor: Actor, full_name, version):
     return model, target
 
 
-def _hold_details(hold: LegalHold) -> dict:
-    return {"version": hold.version.version if hold.version_id else None, "reason": hold.reason}
+def _hold_details(hold: LegalHold) -> dict[str, Any]:
+    # `version` is None exactly when `version_id` is (no query then).
+    return {
+        "version": hold.version.version if hold.version is not None else None,
+        "reason": hold.reason,
+    }
 
 
 @governed("legal_hold.set")
-def legal_hold_set(*, actor: Actor, full_name, version=None, reason) -> LegalHold:
+def legal_hold_set(
+    *, actor: Actor, full_name: object, version: object = None, reason: object
+) -> LegalHold:
     """Put a model (version None) or one version under legal hold (metastore admins): no
     retention step touches it until the hold is cleared. Setting it again changes the reason."""
     model, target = _hold_target(actor, full_name, version)
@@ -241,7 +255,7 @@ def legal_hold_set(*, actor: Actor, full_name, version=None, reason) -> LegalHol
 
 
 @governed("legal_hold.clear")
-def legal_hold_clear(*, actor: Actor, full_name, version=None) -> None:
+def legal_hold_clear(*, actor: Actor, full_name: object, version: object = None) -> None:
     """Lift a legal hold (metastore admins); retention may touch the version(s) again."""
     model, target = _hold_target(actor, full_name, version)
     hold = LegalHold.objects.filter(model=model, version=target).first()
@@ -260,7 +274,8 @@ def default_worker() -> str:
 
 
 def _batch_size(batch: int | None) -> int:
-    return max(1, int(batch or getattr(settings, "STEWARD_RETENTION_BATCH_SIZE", 500)))
+    configured: int = getattr(settings, "STEWARD_RETENTION_BATCH_SIZE", 500)
+    return max(1, int(batch or configured))
 
 
 def _test_item_delay() -> float:
@@ -276,7 +291,7 @@ def _test_item_delay() -> float:
 
 def _share_lock_models(
     page: list[retention.Pair], *, wait: bool
-) -> tuple[list[retention.Pair], set, set]:
+) -> tuple[list[retention.Pair], set[uuid.UUID], set[uuid.UUID]]:
     """FOR SHARE on the models of a batch, in primary-key order: compatible with other
     retention workers, exclusive with the row lock every alias move, stage transition,
     promotion request, legal hold (FOR UPDATE) and rename or new version (an UPDATE of the
@@ -288,7 +303,8 @@ def _share_lock_models(
     it), the primary keys of the models held by someone else, and of those gone."""
     ids = [model.pk for model, _ in page]
     meta = RegisteredModel._meta
-    table, pk, name = meta.db_table, meta.pk.column, meta.get_field("full_name").column
+    table, pk = meta.db_table, meta.pk.column
+    name = sql_rows.column(RegisteredModel, "full_name")
     if connection.vendor != "postgresql":
         names = dict(RegisteredModel.objects.filter(pk__in=ids).values_list("pk", "full_name"))
     else:
@@ -301,7 +317,7 @@ def _share_lock_models(
             )
             names = dict(cursor.fetchall())
     missing = [i for i in ids if i not in names]
-    busy: set = set()
+    busy: set[uuid.UUID] = set()
     if missing and connection.vendor == "postgresql" and not wait:
         with connection.cursor() as cursor:
             cursor.execute(f'SELECT "{pk}" FROM "{table}" WHERE "{pk}" = ANY(%s)', [missing])
@@ -336,7 +352,7 @@ def _start_run(*, task_id: str, trigger: str, worker: str, now: datetime | None)
 _text_id = functools.lru_cache(maxsize=1024)(str)
 
 
-def _audit_spec(item: PlanItem, run: RetentionRun, worker: str) -> dict:
+def _audit_spec(item: PlanItem, run: RetentionRun, worker: str) -> dict[str, Any]:
     """The audit event of one archived or deleted version (keyword arguments of
     audit.services.audit_event_write)."""
     return {
@@ -379,21 +395,25 @@ def _notify_webhooks(items: list[PlanItem]) -> None:
         )
 
 
-def _id_set(ids) -> Any:
+def _id_set(ids: Iterable[uuid.UUID | str]) -> RawSQL | list[uuid.UUID | str]:
     """The right-hand side of a `pk__in` filter on many version ids: on PostgreSQL one array
     parameter (`unnest`), instead of one placeholder, and one client-side quoting, per id."""
-    ids = list(ids)
+    listed = list(ids)
     if connection.vendor == "postgresql":
-        return RawSQL("SELECT unnest(%s::uuid[])", [_uuid_array(ids)])
-    return ids
+        return RawSQL("SELECT unnest(%s::uuid[])", [_uuid_array(listed)])
+    return listed
 
 
-def _uuid_array(ids) -> str:
+# PostgreSQL writes of a batch, run together by `_write_all`: (statement, parameters).
+Writes = list[tuple[str, list[Any]]]
+
+
+def _uuid_array(ids: Iterable[object]) -> str:
     """A PostgreSQL array literal of UUIDs (None: NULL)."""
     return "{" + ",".join("NULL" if i is None else str(i) for i in ids) + "}"
 
 
-def _write_all(writes: list[tuple[str, list]]) -> None:
+def _write_all(writes: Writes) -> None:
     """Run these PostgreSQL writes as one statement (each a data-modifying `WITH` part): a
     batch's writes wait on the server once, not once each, which counts on a loaded machine.
     They touch different rows, so running them on one snapshot changes nothing."""
@@ -403,7 +423,7 @@ def _write_all(writes: list[tuple[str, list]]) -> None:
             cursor.execute(f"WITH {parts} SELECT 1", [p for _, ps in writes for p in ps])
 
 
-def _update_versions(writes: list, ids: list, **values) -> None:
+def _update_versions(writes: Writes, ids: list[str], **values: Any) -> None:
     """Set `values` on these versions: on PostgreSQL one UPDATE with the ids as one array
     parameter (`= ANY`), which the planner answers with the primary key index, appended to
     `writes`; elsewhere written now."""
@@ -411,7 +431,7 @@ def _update_versions(writes: list, ids: list, **values) -> None:
         ModelVersion.objects.filter(pk__in=ids).update(**values)
         return
     meta = ModelVersion._meta
-    sets = ", ".join(f'"{meta.get_field(name).column}" = %s' for name in values)
+    sets = ", ".join(f'"{sql_rows.column(ModelVersion, name)}" = %s' for name in values)
     writes.append(
         (
             f'UPDATE "{meta.db_table}" SET {sets} WHERE "{meta.pk.column}" = ANY(%s::uuid[])',
@@ -420,20 +440,21 @@ def _update_versions(writes: list, ids: list, **values) -> None:
     )
 
 
-def _delete_tags(writes: list, ids: list) -> None:
+def _delete_tags(writes: Writes, ids: list[str]) -> None:
     """Remove the tags of these versions with one DELETE statement, not the deletion
     collector: a tag has no dependants and no signal handler of ours, and the version's
     delete event records the removal (django-auditlog would otherwise write one LogEntry per
     tag, the costliest part). On PostgreSQL appended to `writes`."""
     if connection.vendor != "postgresql":
-        tags = ModelVersionTag.objects.filter(version_id__in=ids)
+        # A foreign key to a UUID takes the ids' text form too; the plugin asks for UUIDs.
+        tags = ModelVersionTag.objects.filter(version_id__in=ids)  # type: ignore[misc]
         tags._raw_delete(tags.db)
         return
     meta = ModelVersionTag._meta
     writes.append(
         (
             f'DELETE FROM "{meta.db_table}" '
-            f'WHERE "{meta.get_field("version").column}" = ANY(%s::uuid[])',
+            f'WHERE "{sql_rows.column(ModelVersionTag, "version")}" = ANY(%s::uuid[])',
             [_uuid_array(ids)],
         )
     )
@@ -449,7 +470,7 @@ def _act(items: list[PlanItem], run: RetentionRun, worker: str) -> tuple[int, in
     for _ in archive + delete:
         if delay:
             time.sleep(delay)
-    writes: list = []  # PostgreSQL: run together as one statement
+    writes: Writes = []  # PostgreSQL: run together as one statement
     if archive:
         ids = [str(i.version_id) for i in archive]
         # When it was archived goes on the version row, in the same UPDATE: no second row.
@@ -496,7 +517,7 @@ def _act(items: list[PlanItem], run: RetentionRun, worker: str) -> tuple[int, in
     return len(archive), len(delete)
 
 
-def _count(writes: list, run: RetentionRun, **added: int) -> None:
+def _count(writes: Writes, run: RetentionRun, **added: int) -> None:
     """Add to the run's counters, in the batch's transaction (appended to `writes` on
     PostgreSQL)."""
     if connection.vendor != "postgresql":
@@ -506,7 +527,8 @@ def _count(writes: list, run: RetentionRun, **added: int) -> None:
         return
     meta = RetentionRun._meta
     sets = ", ".join(
-        f'"{meta.get_field(n).column}" = "{meta.get_field(n).column}" + %s' for n in added
+        f'"{sql_rows.column(RetentionRun, n)}" = "{sql_rows.column(RetentionRun, n)}" + %s'
+        for n in added
     )
     writes.append(
         (
@@ -522,8 +544,8 @@ def _sweep(
     *,
     worker: str,
     on_item: Callable[[PlanItem], None] | None,
-    removed: list,
-    skipped: list | None,
+    removed: list[uuid.UUID],
+    skipped: list[tuple[retention.Pair, Cursor | None]] | None,
 ) -> None:
     """Claim and settle the due versions of the models `pages` walks, a batch of models at a
     time (see the module docstring). Models held by someone else are appended to `skipped`
@@ -562,6 +584,17 @@ def _sweep(
             removed.clear()
 
 
+Cursor = tuple[uuid.UUID, int]  # resume behind (model pk, version number)
+
+
+class _SweepArgs(TypedDict):
+    """What every `_sweep` of one run shares."""
+
+    worker: str
+    on_item: Callable[[PlanItem], None] | None
+    removed: list[uuid.UUID]
+
+
 def retention_apply(
     *,
     now: datetime | None = None,
@@ -580,9 +613,9 @@ def retention_apply(
     run = _start_run(task_id=task_id, trigger=trigger, worker=worker, now=now)
     retention_files_reconcile(run=run, batch=size)
     index = PolicyIndex.load()
-    removed: list = []
-    skipped: list = []
-    sweep = {"worker": worker, "on_item": on_item, "removed": removed}
+    removed: list[uuid.UUID] = []
+    skipped: list[tuple[retention.Pair, Cursor | None]] = []
+    sweep: _SweepArgs = {"worker": worker, "on_item": on_item, "removed": removed}
     _sweep(retention.Pages(retention.governed_models(index), size), run, skipped=skipped, **sweep)
     # The models another transaction held when their turn came: one at a time now, waiting
     # for their lock this time.
@@ -613,7 +646,7 @@ def retention_apply(
     return run
 
 
-def retention_plan(*, now: datetime | None = None, batch: int | None = None):
+def retention_plan(*, now: datetime | None = None, batch: int | None = None) -> Iterator[PlanItem]:
     """The dry run: what `retention_apply` at `now` would do, item by item (a generator)."""
     now = now or timezone.now()
     return retention.plan(
@@ -622,7 +655,10 @@ def retention_plan(*, now: datetime | None = None, batch: int | None = None):
 
 
 def retention_files_reconcile(
-    *, version_ids=None, run: RetentionRun | None = None, batch: int | None = None
+    *,
+    version_ids: Iterable[uuid.UUID | str] | None = None,
+    run: RetentionRun | None = None,
+    batch: int | None = None,
 ) -> int:
     """Remove the files of DELETED versions whose removal is not confirmed (a retention
     record that does not say REMOVED, or none: a retention delete, or a manual one), then
@@ -651,7 +687,7 @@ def retention_files_reconcile(
             last = rows[-1][0]
             done = _remove_files(rows)
             deleted_at = {pk: updated_at for pk, _, _, updated_at in rows}
-            writes: list = []  # PostgreSQL: one statement
+            writes: Writes = []  # PostgreSQL: one statement
             _mark_removed(writes, [(pk, deleted_at[pk]) for pk in done], timezone.now())
             if run is not None and done:
                 _count(writes, run, files_removed=len(done))
@@ -662,7 +698,7 @@ def retention_files_reconcile(
     return count
 
 
-def _mark_removed(writes: list, rows: list[tuple], now: datetime) -> None:
+def _mark_removed(writes: Writes, rows: list[tuple[uuid.UUID, datetime]], now: datetime) -> None:
     """Record the files of these (version id, deleted at) versions as REMOVED, creating their
     retention record if need be; `deleted_at` is kept if set (when the run deleted it) and
     otherwise taken from the tombstone's last change. On PostgreSQL one statement, appended
@@ -702,15 +738,15 @@ def _mark_removed(writes: list, rows: list[tuple], now: datetime) -> None:
     )
 
 
-def _remove_files(rows: list[tuple]) -> list:
+def _remove_files(rows: list[tuple[uuid.UUID, uuid.UUID, int, datetime]]) -> list[uuid.UUID]:
     """Remove the files of these (version id, model id, version number, updated at) rows of
     DELETED versions; returns the ids whose removal succeeded (or that had nothing to
     remove). On local storage a version without a directory costs nothing more than one
     `listdir` of its model's versions directory, shared by the model's versions in the
     batch; a directory that cannot be listed leaves its versions to `delete_tree`."""
     local_root = None if settings.STEWARD_ARTIFACT_STORAGE == "s3" else storage.artifact_root()
-    listed: dict = {}
-    done = []
+    listed: dict[str, set[str] | None] = {}
+    done: list[uuid.UUID] = []
     for pk, model_id, number, _ in rows:
         prefix = storage.version_prefix(
             SimpleNamespace(model=SimpleNamespace(id=model_id), version=number)
