@@ -11,7 +11,9 @@ included: `{}` for MLflow and UC, the revoked object for the native API) and
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any, Literal, TypedDict
 
 from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.utils import (
@@ -43,7 +45,7 @@ ERROR_DESCRIPTIONS = {
 }
 
 
-def page_size_schema(least: int = 1) -> dict:
+def page_size_schema(least: int = 1) -> dict[str, Any]:
     """`max_results` (core.pagination.page_size): larger sizes are clamped to the list's own
     maximum, or refused above MLflow's search thresholds."""
     return {"type": "integer", "format": "int64", "minimum": least, "maximum": INT64_MAX}
@@ -63,14 +65,14 @@ UC_PAGE_PARAMETERS = [
 ]
 
 
-class ErrorSerializer(serializers.Serializer):
+class ErrorSerializer(serializers.Serializer[Any]):
     """Every error of every JSON door (MLflow's and Unity Catalog's format)."""
 
     error_code = serializers.ChoiceField(choices=[code.value for code in ErrorCode])
     message = serializers.CharField()
 
 
-class ScimErrorSerializer(serializers.Serializer):
+class ScimErrorSerializer(serializers.Serializer[Any]):
     """SCIM's own error body (RFC 7644 §3.12), which the SCIM door answers instead."""
 
     schemas = serializers.ListField(child=serializers.CharField())
@@ -79,7 +81,9 @@ class ScimErrorSerializer(serializers.Serializer):
     detail = serializers.CharField(required=False)
 
 
-def error_response(status: int, serializer=ErrorSerializer) -> OpenApiResponse:
+def error_response(
+    status: int, serializer: type[serializers.Serializer[Any]] = ErrorSerializer
+) -> OpenApiResponse:
     return OpenApiResponse(response=serializer, description=ERROR_DESCRIPTIONS[status])
 
 
@@ -88,19 +92,25 @@ class StewardAutoSchema(AutoSchema):
     gives (200 unless the view says otherwise; never an invented 204) and the error
     responses of the operation (see `error_statuses`)."""
 
-    def _get_response_bodies(self, direction="response"):
-        found = self.get_response_serializers()
-        if not isinstance(found, dict):
-            found = {200: found}
-        responses: dict = {}
+    def _get_response_bodies(
+        self, direction: Literal["request", "response"] = "response"
+    ) -> dict[str, Any]:
+        # A serializer, or a dict of them by status (`responses=` of extend_schema), which
+        # the stubs leave out.
+        declared: Any = self.get_response_serializers()
+        found: dict[Any, Any] = declared if isinstance(declared, dict) else {200: declared}
+        responses: dict[str, Any] = {}
+        # (drf-spectacular leaves _get_response_for_code unannotated.)
         for code, serializer in found.items():
             key, media = (str(code[0]), code[1:]) if isinstance(code, tuple) else (str(code), None)
-            responses[key] = self._get_response_for_code(serializer, key, media, direction)
+            responses[key] = self._get_response_for_code(  # type: ignore[no-untyped-call]
+                serializer, key, media, direction
+            )
         body = getattr(self.view, "error_serializer", ErrorSerializer)
         for status in sorted(self.error_statuses()):
             responses.setdefault(
                 str(status),
-                self._get_response_for_code(
+                self._get_response_for_code(  # type: ignore[no-untyped-call]
                     error_response(status, body), str(status), None, direction
                 ),
             )
@@ -132,15 +142,20 @@ class StewardAutoSchema(AutoSchema):
             statuses.add(415)
         return statuses
 
-    def get_operation(self, *args, **kwargs):
+    def get_operation(self, *args: Any, **kwargs: Any) -> dict[str, Any] | None:
         operation = super().get_operation(*args, **kwargs)
         # MLflow's tracking routes are served under /api/2.0/mlflow/ and /api/3.0/mlflow/.
         if operation and self.path.startswith("/api/3.0/"):
             operation["operationId"] = f"{operation['operationId']}_v3"
         return operation
 
-    def _map_serializer(self, serializer, direction, bypass_extensions=False):
-        schema = super()._map_serializer(serializer, direction, bypass_extensions)
+    def _map_serializer(
+        self, serializer: Any, direction: str, bypass_extensions: bool = False
+    ) -> dict[str, Any]:
+        # drf-spectacular leaves it unannotated.
+        schema: dict[str, Any] = super()._map_serializer(  # type: ignore[no-untyped-call]
+            serializer, direction, bypass_extensions
+        )
         if isinstance(serializer, StrictInputSerializer) and direction == "request":
             schema["additionalProperties"] = False  # the native API refuses unknown fields
         return schema
@@ -162,19 +177,19 @@ class StewardAutoSchema(AutoSchema):
         ]
     }
 )
-class Int64Field(serializers.Field):
+class Int64Field(serializers.Field[Any, Any, Any, Any]):
     """A proto int64: a JSON integer or a decimal string."""
 
 
 @extend_schema_field(
     {"oneOf": [page_size_schema(), {"type": "string", "pattern": "^0*[1-9][0-9]{0,18}$"}]}
 )
-class PageSizeField(serializers.Field):
+class PageSizeField(serializers.Field[Any, Any, Any, Any]):
     """`max_results` in a body: as for Int64Field, from 1 to 2^63-1."""
 
 
 @extend_schema_field({"oneOf": [{"type": "string"}, {"type": "integer"}]})
-class IdField(serializers.Field):
+class IdField(serializers.Field[Any, Any, Any, Any]):
     """An id as MLflow sends it (a string), or as a number, which the doors also take; one
     that cannot be Steward's (any length) matches nothing rather than being refused."""
 
@@ -187,22 +202,29 @@ class IdField(serializers.Field):
         ]
     }
 )
-class TagsField(serializers.Field):
+class TagsField(serializers.Field[Any, Any, Any, Any]):
     """Registry tags: MLflow's [{"key", "value"}] list, or a {key: value} map."""
 
 
 @extend_schema_field({"type": "object", "additionalProperties": True})
-class AnyObjectField(serializers.Field):
+class AnyObjectField(serializers.Field[Any, Any, Any, Any]):
     """A JSON object whose parts this document does not spell out."""
 
 
 @extend_schema_field({})
-class AnyValueField(serializers.Field):
+class AnyValueField(serializers.Field[Any, Any, Any, Any]):
     """Any JSON value."""
 
 
-def _field(kind: str, required: bool) -> serializers.Field:
-    nullable = {"allow_null": not required, "required": required}
+class _Presence(TypedDict):
+    """The keyword arguments that make a field optional and nullable, or required."""
+
+    allow_null: bool
+    required: bool
+
+
+def _field(kind: str, required: bool) -> serializers.Field[Any, Any, Any, Any]:
+    nullable: _Presence = {"allow_null": not required, "required": required}
     if kind == "str":
         return serializers.CharField(allow_blank=not required, **nullable)
     if kind == "int":
@@ -230,7 +252,7 @@ def _field(kind: str, required: bool) -> serializers.Field:
     raise ValueError(kind)
 
 
-_QUERY_TYPES = {
+_QUERY_TYPES: dict[str, type[str] | type[int] | type[bool] | dict[str, Any]] = {
     "str": str,
     "int": int,
     "size": page_size_schema(),
@@ -252,7 +274,7 @@ class Op:
     answer: dict[str, str] = field(default_factory=dict)
 
 
-def mlflow_schema(prefix: str, ops: dict[type, dict[str, Op]], *, tags: list[str]) -> None:
+def mlflow_schema(prefix: str, ops: dict[type[Any], dict[str, Op]], *, tags: list[str]) -> None:
     """Apply extend_schema to each (view, method) of an MLflow door from its table."""
     for view, methods in ops.items():
         for method, op in methods.items():
@@ -262,7 +284,7 @@ def mlflow_schema(prefix: str, ops: dict[type, dict[str, Op]], *, tags: list[str
                 name=f"{name}Answer",
                 fields={k: _field(kind, False) for k, kind in op.answer.items()},
             )
-            kwargs: dict = {
+            kwargs: dict[str, Any] = {
                 "summary": op.summary,
                 "tags": tags,
                 "operation_id": re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower(),
@@ -297,8 +319,8 @@ def mlflow_schema(prefix: str, ops: dict[type, dict[str, Op]], *, tags: list[str
             extend_schema(**kwargs)(getattr(view, method))
 
 
-def _own(inherited):
-    def handler(self, request, *args, **kwargs):
+def _own(inherited: Callable[..., Any]) -> Callable[..., Any]:
+    def handler(self: Any, request: Any, *args: Any, **kwargs: Any) -> Any:
         return inherited(self, request, *args, **kwargs)
 
     handler.__doc__ = inherited.__doc__
