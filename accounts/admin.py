@@ -12,7 +12,7 @@ class StewardUserAdmin(UserAdmin):
     and changed, not added."""
 
     fieldsets = (
-        *UserAdmin.fieldsets,
+        *(UserAdmin.fieldsets or ()),  # Django's own, never None
         ("Steward", {"fields": ("kind", "display_name", "external_id")}),
     )
     list_display = ["username", "kind", "email", "is_active", "is_staff"]

@@ -423,7 +423,7 @@ class LegalHold(models.Model):
         ]
 
     def __str__(self) -> str:
-        target = f"/{self.version.version}" if self.version_id else ""
+        target = f"/{self.version.version}" if self.version is not None else ""
         return f"legal hold on {self.model.full_name}{target}"
 
 

@@ -33,7 +33,7 @@ def resolve_source(actor: Actor, source: Source, *, run_id="", logged_model_id="
     if source.kind == "logged_model":
         model = tracking.logged_model_for_actor(actor=actor, model_id=source.ident, need="read")
         resolved = Resolved(
-            run_id=model.source_run.run_id if model.source_run_id else "",
+            run_id=model.source_run.run_id if model.source_run is not None else "",
             logged_model_id=source.ident,
             artifact_prefix=_artifact_prefix(model.artifact_location),
         )
@@ -67,7 +67,8 @@ def _resolve_artifact_path(actor: Actor, path: str) -> Resolved:
         model = tracking.logged_model_for_actor(actor=actor, model_id=parts[2], need="read")
         if str(model.experiment_id) != parts[0]:
             raise InvalidParameter("source does not match its logged model's experiment.")
-        return Resolved(model.source_run.run_id if model.source_run_id else "", parts[2], path)
+        run_id = model.source_run.run_id if model.source_run is not None else ""
+        return Resolved(run_id, parts[2], path)
     if len(parts) >= 3 and parts[2] == "artifacts":
         run = tracking.run_for_actor(actor=actor, run_id=parts[1], need="read")
         if str(run.experiment_id) != parts[0]:

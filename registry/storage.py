@@ -76,7 +76,7 @@ class SafeFileSystemStorage(FileSystemStorage):
 
     def path(self, name: str) -> str:
         candidate = super().path(name)
-        root = _real_root(self.location)
+        root = _real_root(str(self.location))  # a str already (an absolute path)
         real = os.path.realpath(candidate)
         if real != root and not real.startswith(root + os.sep):
             raise InvalidParameter("Artifact path resolves outside the artifact store.")

@@ -142,12 +142,14 @@ class ExperimentPermission(models.Model):
         ]
 
     def __str__(self) -> str:
-        who = self.user.username if self.user_id else self.group.name
-        return f"{self.experiment_id}:{who}:{self.level}"
+        return f"{self.experiment_id}:{self.principal_name}:{self.level}"
 
     @property
     def principal_name(self) -> str:
-        return self.user.username if self.user_id else self.group.name
+        if self.user is not None:  # no query when user_id is None
+            return self.user.username
+        assert self.group is not None  # the check constraint: a user or a group
+        return self.group.name
 
     @property
     def principal_type(self) -> str:
