@@ -109,6 +109,7 @@ def token_user(request, raw: str, method: str):
         if throttled(request):
             raise TooManyFailures("Too many failed authentication attempts; try again later.")
         raise _refuse(request, reason, method)
+    assert token is not None  # no reason to refuse: a valid token
     if token.last_used_at is None or now - token.last_used_at > LAST_USED_GRANULARITY:
         ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
     return token.user, token

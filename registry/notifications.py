@@ -91,7 +91,9 @@ def _reachable(users):
     return users.filter(is_active=True).exclude(email="")
 
 
-def approvers(policy: AliasPolicy | None, *, exclude_user_ids: Iterable[int] = ()) -> list[User]:
+def approvers(
+    policy: AliasPolicy | None, *, exclude_user_ids: Iterable[int | None] = ()
+) -> list[User]:
     """Active users with an email named by the policy, directly or through its groups (nested
     groups count), less `exclude_user_ids` (the requester, approvers who already decided)."""
     if policy is None:
@@ -335,8 +337,8 @@ def render_message(ctx: dict, user: User, role: str) -> EmailMultiAlternatives:
     """One recipient's message: the text part, the HTML part (autoescaped), and headers that
     keep auto-responders quiet and let mail rules file it."""
     context = {**ctx, "recipient_name": _greeting_name(user), "role": role}
-    text = render_to_string("registry/email/promotion.txt", context)
-    text = re.sub(r"\n{3,}", "\n\n", text).strip() + "\n"
+    rendered = render_to_string("registry/email/promotion.txt", context)
+    text = re.sub(r"\n{3,}", "\n\n", rendered).strip() + "\n"
     html = render_to_string("registry/email/promotion.html", context)
     message = EmailMultiAlternatives(
         subject=ctx["subject"],

@@ -116,6 +116,7 @@ def _chain(log: sast.LogExpr, leaf, ns, depth: int):
 def _leaf_parts(node: sast.AttrExpr, ns) -> tuple[str | None, str, str | None, str, str | None]:
     """(uri, attribute, sub-attribute, operator, value) of one comparison."""
     path = node.attr_path
+    sub: str | None
     if not isinstance(path.attr_name, str):
         raise InvalidFilter("Filters of the form attr[...].sub are not supported.")
     if ns is not None:

@@ -235,6 +235,7 @@ def apply_user_patch(state: dict, operations: list[PatchOp]) -> dict:
             for path, value in _body_items(operation.value, USER_URN):
                 _patch_user_path(state, operation.op, path, value)
         else:
+            assert operation.path is not None  # no path targets the resource itself
             _patch_user_path(state, operation.op, operation.path, operation.value)
     return state
 
@@ -310,5 +311,6 @@ def apply_group_patch(
             for path, value in _body_items(operation.value, GROUP_URN):
                 _patch_group_path(state, members, operation.op, path, value)
         else:
+            assert operation.path is not None  # no path targets the resource itself
             _patch_group_path(state, members, operation.op, operation.path, operation.value)
     return state, members

@@ -311,7 +311,7 @@ def _when(value: datetime | None) -> str | None:
 
 
 def _meta(resource_type: str, location: str, created, modified) -> dict:
-    meta = {"resourceType": resource_type, "location": location}
+    meta: dict[str, str | None] = {"resourceType": resource_type, "location": location}
     if created is not None:
         meta["created"] = _when(created)
     if modified is not None:
