@@ -20,7 +20,6 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 from django.conf import settings
-from django.contrib.auth.models import Permission
 from django.db import connection
 from django.db.models import Exists, Model, OuterRef, Q, QuerySet
 from django.http import HttpRequest
@@ -34,7 +33,7 @@ from accounts.principals import is_admin as is_admin
 from accounts.principals import principals as principals
 from accounts.principals import principals_for_group as principals_for_group
 from accounts.principals import principals_for_user as principals_for_user
-from catalog import securables
+from catalog import securables, sql
 from catalog.models import Catalog, Metastore, Schema, Securable
 from catalog.privileges import APPLICABLE, READ_PRIVILEGES, Privilege, SecurableType
 from catalog.securables import Node
@@ -119,35 +118,16 @@ def _grants_on(p: Principals, securables: list[Node]) -> list[set[Privilege]]:
     and without the ORM's per-query compilation (a third of a read request's CPU before)."""
     if not securables or (p.user_id is None and not p.group_ids):
         return [set() for _ in securables]
-    permission_table = Permission._meta.db_table
-    parts: list[str] = []
-    params: list[Any] = []
-    group_ids = sorted(p.group_ids)
-    for index, securable in enumerate(securables):
+    targets = []
+    for securable in securables:
         user_table, group_table = _grant_tables(securable.securable_type)
         object_id = user_table._meta.get_field("content_object").target_field.get_db_prep_value(
             securable.pk, connection
         )
-        if p.user_id is not None:
-            parts.append(
-                f"SELECT {index}, ap.codename FROM {user_table._meta.db_table} g "
-                f"JOIN {permission_table} ap ON ap.id = g.permission_id "
-                "WHERE g.user_id = %s AND g.content_object_id = %s"
-            )
-            params += [p.user_id, object_id]
-        if group_ids:
-            marks = ", ".join(["%s"] * len(group_ids))
-            parts.append(
-                f"SELECT {index}, ap.codename FROM {group_table._meta.db_table} g "
-                f"JOIN {permission_table} ap ON ap.id = g.permission_id "
-                f"WHERE g.group_id IN ({marks}) AND g.content_object_id = %s"
-            )
-            params += [*group_ids, object_id]
+        targets.append((user_table, group_table, object_id))
     result: list[set[Privilege]] = [set() for _ in securables]
-    with connection.cursor() as cursor:
-        cursor.execute(" UNION ALL ".join(parts), params)
-        for index, codename in cursor.fetchall():
-            result[index].add(Privilege.from_codename(codename))
+    for index, codename in sql.chain_grants(p.user_id, sorted(p.group_ids), targets):
+        result[index].add(Privilege.from_codename(codename))
     return result
 
 
@@ -315,57 +295,28 @@ def _level_privileges(actor: Actor, securable_type: SecurableType) -> dict[Any, 
 
 def _load_levels(actor: Actor) -> None:
     p = principals(actor)
-    levels: dict[SecurableType, tuple[type[Catalog] | type[Schema], str]] = {
-        SecurableType.CATALOG: (Catalog, "id"),
-        SecurableType.SCHEMA: (Schema, "catalog_id"),
+    levels: dict[SecurableType, tuple[type[Catalog] | type[Schema], str | None]] = {
+        SecurableType.CATALOG: (Catalog, None),
+        SecurableType.SCHEMA: (Schema, "catalog"),
     }
-    permission_table = Permission._meta.db_table
-    group_ids = sorted(p.group_ids)
-    marks = ", ".join(["%s"] * len(group_ids))
-    parts: list[str] = []
-    params: list[Any] = []
-    for level, (model, parent) in enumerate(levels.values()):
-        user_table, group_table = _grant_tables(model.securable_type)
-        table = model._meta.db_table
-        for grant_table, column, ids in (
-            (user_table, "user_id", [p.user_id] if p.user_id is not None else []),
-            (group_table, "group_id", group_ids),
-        ):
-            if not ids:
-                continue
-            parts.append(
-                f"SELECT {level}, o.id, o.{parent}, ap.codename "
-                f"FROM {grant_table._meta.db_table} g "
-                f"JOIN {permission_table} ap ON ap.id = g.permission_id "
-                f"JOIN {table} o ON o.id = g.content_object_id "
-                f"WHERE g.{column} IN ({', '.join(['%s'] * len(ids))})"
-            )
-            params += ids
-        owned: list[str] = []
-        owned_params: list[Any] = []
-        if p.user_id is not None:
-            owned.append("o.owner_user_id = %s")
-            owned_params.append(p.user_id)
-        if group_ids:
-            owned.append(f"o.owner_group_id IN ({marks})")
-            owned_params += group_ids
-        if owned:
-            parts.append(
-                f"SELECT {level}, o.id, o.{parent}, %s FROM {table} o WHERE {' OR '.join(owned)}"
-            )
-            params += [ALL.codename, *owned_params]
+    rows = sql.level_grants(
+        p.user_id,
+        sorted(p.group_ids),
+        [
+            (model, parent, *_grant_tables(model.securable_type))
+            for model, parent in levels.values()
+        ],
+        ALL.codename,
+    )
     result: dict[SecurableType, dict[Any, set[Privilege]]] = {st: defaultdict(set) for st in levels}
     parents: dict[SecurableType, dict[Any, Any]] = {st: {} for st in levels}
-    if parts:
-        types = list(levels)
-        to_pk = Catalog._meta.pk.to_python
-        with connection.cursor() as cursor:
-            cursor.execute(" UNION ALL ".join(parts), params)
-            for level, pk, parent_id, codename in cursor.fetchall():
-                st = types[level]
-                pk, parent_id = to_pk(pk), to_pk(parent_id)
-                result[st][pk].add(Privilege.from_codename(codename))
-                parents[st][pk] = parent_id
+    types = list(levels)
+    to_pk = Catalog._meta.pk.to_python
+    for level, pk, parent_id, codename in rows:
+        st = types[level]
+        pk, parent_id = to_pk(pk), to_pk(parent_id)
+        result[st][pk].add(Privilege.from_codename(codename))
+        parents[st][pk] = parent_id
     for st in levels:
         actor.cache[("level", st)] = result[st]
         actor.cache[("parents", st)] = parents[st]
