@@ -83,7 +83,7 @@ class LineageRenderer(JSONRenderer):
         base = self.encoder_class
         nonce = secrets.token_hex(8)  # no string a client stored can pose as a slot
 
-        class Encoder(base):  # type: ignore[misc, valid-type]
+        class Encoder(base):
             def default(self, o):
                 if isinstance(o, selectors.RawJSON):
                     raws.append(o.text)

@@ -6,7 +6,14 @@ their proto names, and a NaN metric is the string "NaN" (proto JSON; the client 
 
 from __future__ import annotations
 
-from tracking.models import Experiment, LatestMetric, LoggedModel, Metric, Run
+from tracking.models import (
+    Experiment,
+    LatestMetric,
+    LoggedModel,
+    LoggedModelMetric,
+    Metric,
+    Run,
+)
 
 
 def _kv(rows) -> list[dict]:
@@ -46,7 +53,7 @@ def run_info_out(run: Run) -> dict:
     return info
 
 
-def metric_out(row: Metric | LatestMetric) -> dict:
+def metric_out(row: Metric | LatestMetric | LoggedModelMetric) -> dict:
     return {
         "key": row.key,
         "value": metric_value(row),

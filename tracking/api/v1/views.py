@@ -26,7 +26,7 @@ def permissions_out(actor, experiment_id) -> dict:
     return {
         "experiment_id": experiment.experiment_id,
         "name": experiment.name,
-        "owner": experiment.owner.username if experiment.owner_id else None,
+        "owner": experiment.owner.username if experiment.owner is not None else None,
         "permissions": [
             {
                 "principal": row.principal_name,

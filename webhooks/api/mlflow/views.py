@@ -146,7 +146,7 @@ class WebhookTestView(WebhookDoor):
         same_id(data, webhook_id)
         event = None
         if data.get("event") is not None:
-            event = events_in([data["event"]])[0]  # type: ignore[index]
+            event = events_in([data["event"]])[0]
         mlflow_webhook(self.actor(), webhook_id)
         delivery = services.webhook_test(actor=self.actor(), webhook_id=webhook_id, event=event)
         result: dict = {"success": delivery.status == delivery.Status.SUCCEEDED}
