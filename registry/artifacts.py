@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import yaml
-from django.utils.functional import empty
+from django.utils.functional import LazyObject, empty
 
 from core.errors import FailedPrecondition
 from registry.storage import SafeFileSystemStorage, artifact_storage, canonical_relpath, join
@@ -59,9 +59,11 @@ def tree_digest(prefix: str) -> tuple[str, list[str]]:
 
 def _local_storage() -> SafeFileSystemStorage | None:
     """The store itself when it is local disk (the lazy object set up if need be)."""
-    if artifact_storage._wrapped is empty:
-        artifact_storage._setup()
-    wrapped = artifact_storage._wrapped
+    lazy = artifact_storage
+    assert isinstance(lazy, LazyObject)  # typed as the Storage it stands for
+    if lazy._wrapped is empty:
+        lazy._setup()
+    wrapped = lazy._wrapped
     return wrapped if isinstance(wrapped, SafeFileSystemStorage) else None
 
 
@@ -137,6 +139,7 @@ def copy_and_inspect(source_prefix: str, target_prefix: str) -> tuple[int, Versi
     if not local:
         raise FileNotFoundError(f"no files under the source ({source_prefix})")
     storage = _local_storage()
+    assert storage is not None  # local_files answered: the store is local disk
     target_root = storage.path(target_prefix)  # refuses a target outside the store
     dir_mode = storage.directory_permissions_mode
     file_mode = storage.file_permissions_mode
