@@ -18,7 +18,7 @@ from django.contrib.auth.models import Group
 from django.db import connection
 
 from accounts.models import GroupNesting, User
-from core.rows import any_of
+from core.rows import any_of, column
 
 UP, DOWN = "up", "down"
 
@@ -35,7 +35,7 @@ def closure_cte(seeds: str, direction: str = UP, name: str = "closure") -> str:
     """`WITH RECURSIVE <name>(id) AS (...)`: the groups `seeds` (a SELECT of group ids)
     selects and every group reachable from them, going UP (to the groups they are members
     of) or DOWN (to the groups that are members of them)."""
-    parent, child = (_q(_NESTING.get_field(f).column) for f in ("parent", "child"))
+    parent, child = (_q(column(GroupNesting, f)) for f in ("parent", "child"))
     step, via = (parent, child) if direction == UP else (child, parent)
     return (
         f"WITH RECURSIVE {name}(id) AS ({seeds} "
@@ -54,7 +54,7 @@ def user_groups_sql(user_id: str) -> str:
 
 def _groups_sql(vendor: str, n: int) -> str:
     """A SELECT of the ids of n given groups that exist."""
-    pk = _q(_GROUP.pk.column)
+    pk = _q(column(Group, _GROUP.pk.name))
     return f"SELECT {pk} FROM {_q(_GROUP.db_table)} WHERE {pk} {any_of(vendor, n)}"
 
 
@@ -63,7 +63,7 @@ def _closure_sql(vendor: str, with_user: bool, n_groups: int, direction: str) ->
     seeds = [user_groups_sql("%s")] if with_user else []
     if n_groups:
         seeds.append(_groups_sql(vendor, n_groups))
-    pk, name = _q(_GROUP.pk.column), _q(_GROUP.get_field("name").column)
+    pk, name = _q(column(Group, _GROUP.pk.name)), _q(column(Group, "name"))
     return (
         f"{closure_cte(' UNION '.join(seeds), direction)} "
         f"SELECT g.{pk}, g.{name} FROM closure JOIN {_q(_GROUP.db_table)} g ON g.{pk} = closure.id"
@@ -93,7 +93,7 @@ def user_closure_json_sql(vendor: str, user_id: str) -> str:
     """A scalar subquery: a user's group closure (UP) as a JSON array of [id, name] pairs
     (NULL or [] for none); `user_id` is an SQL expression, e.g. a column of the outer query,
     so the closure rides along in a statement that loads the user."""
-    pk, name = _q(_GROUP.pk.column), _q(_GROUP.get_field("name").column)
+    pk, name = _q(column(Group, _GROUP.pk.name)), _q(column(Group, "name"))
     pair, agg = (
         (f"json_build_array(g.{pk}, g.{name})", "json_agg")
         if vendor == "postgresql"

@@ -17,6 +17,7 @@ from django.db import connection
 
 from audit import canonical
 from audit.models import AuditChainHead, AuditEvent
+from core.rows import column, concrete_field
 
 _EVENT = AuditEvent._meta
 _HEAD = AuditChainHead._meta
@@ -37,11 +38,20 @@ def _q(name: str) -> str:
     return connection.ops.quote_name(name)
 
 
+def _array_cast(name: str) -> str:
+    """`(%s)::<type>[]` for one input field, the type without its length (varchar[], not
+    varchar(64)[]): nothing is truncated."""
+    db_type = concrete_field(AuditEvent, name).db_type(connection)
+    assert db_type is not None  # a concrete column has a type
+    return f"(%s)::{db_type.split('(')[0]}[]"
+
+
 @functools.cache
 def _head_sql(vendor: str) -> tuple[str, str]:
     """(the locked read of the head's hash, the move of the head) for this database."""
     table = _q(_HEAD.db_table)
-    last_hash, key = _q(_HEAD.get_field("last_hash").column), _q(_HEAD.pk.column)
+    last_hash = _q(column(AuditChainHead, "last_hash"))
+    key = _q(column(AuditChainHead, _HEAD.pk.name))
     lock = " FOR UPDATE" if connection.features.has_select_for_update else ""
     return (
         f"SELECT {last_hash} FROM {table} WHERE {key} = 1{lock}",
@@ -72,13 +82,11 @@ def chained_sql() -> str:
     Parameters: the payloads, then one array per field of INPUT_FIELDS (`details` as JSON
     text): one text, and one plan, for any number of rows. Returns (id, prev_hash, hash) per
     row in order; no row when the head does not exist yet (the very first write)."""
-    fields = [_EVENT.get_field(name) for name in INPUT_FIELDS]
-    names = [f"c{i}" for i in range(len(fields))]
-    # The type without its length (varchar[], not varchar(64)[]): nothing is truncated.
-    arrays = ", ".join(f"(%s)::{f.db_type(connection).split('(')[0]}[]" for f in fields)
-    head, last_hash = _q(_HEAD.db_table), _q(_HEAD.get_field("last_hash").column)
-    head_key = _q(_HEAD.pk.column)
-    prev_hash, hash_ = _q(_EVENT.get_field("prev_hash").column), _q(_EVENT.get_field("hash").column)
+    names = [f"c{i}" for i in range(len(INPUT_FIELDS))]
+    arrays = ", ".join(_array_cast(name) for name in INPUT_FIELDS)
+    head, last_hash = _q(_HEAD.db_table), _q(column(AuditChainHead, "last_hash"))
+    head_key = _q(column(AuditChainHead, _HEAD.pk.name))
+    prev_hash, hash_ = _q(column(AuditEvent, "prev_hash")), _q(column(AuditEvent, "hash"))
     return (
         f"WITH RECURSIVE head AS (SELECT {last_hash} AS last_hash FROM {head} "
         f"WHERE {head_key} = 1 FOR UPDATE), "
@@ -90,10 +98,11 @@ def chained_sql() -> str:
         f"UNION ALL SELECT i.n, c.hash, {canonical.digest_sql('c.hash', 'i.payload')} "
         "FROM chain c JOIN input i ON i.n = c.n + 1), "
         f"ins AS (INSERT INTO {_q(_EVENT.db_table)} "
-        f"({', '.join(_q(f.column) for f in fields)}, {prev_hash}, {hash_}) "
+        f"({', '.join(_q(column(AuditEvent, name)) for name in INPUT_FIELDS)}, {prev_hash}, "
+        f"{hash_}) "
         f"SELECT {', '.join('i.' + n for n in names)}, c.prev_hash, c.hash "
         "FROM input i JOIN chain c ON c.n = i.n ORDER BY i.n "
-        f"RETURNING {_q(_EVENT.pk.column)}, {prev_hash}, {hash_}), "
+        f"RETURNING {_q(column(AuditEvent, _EVENT.pk.name))}, {prev_hash}, {hash_}), "
         f"moved AS (UPDATE {head} SET {last_hash} = "
         f"(SELECT hash FROM chain ORDER BY n DESC LIMIT 1) WHERE {head_key} = 1) "
         "SELECT * FROM ins ORDER BY 1"
@@ -115,7 +124,7 @@ def write_chained(
 @functools.cache
 def copy_sql() -> str:
     """PostgreSQL: COPY rows (values in ROW_FIELDS order) into the audit table."""
-    columns = ", ".join(_q(_EVENT.get_field(name).column) for name in ROW_FIELDS)
+    columns = ", ".join(_q(column(AuditEvent, name)) for name in ROW_FIELDS)
     return f"COPY {_q(_EVENT.db_table)} ({columns}) FROM STDIN"
 
 
