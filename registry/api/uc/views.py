@@ -19,7 +19,9 @@ class VersionCreateInputSerializer(serializers.Serializer):
     model_name = StrictCharField(max_length=255, trim_whitespace=False)
     catalog_name = StrictCharField(max_length=255, trim_whitespace=False)
     schema_name = StrictCharField(max_length=255, trim_whitespace=False)
-    source = StrictCharField(max_length=2048, trim_whitespace=False)
+    # The serializer's metaclass takes declared fields out of the class, so this body field
+    # does not override Field.source, as the stubs take it to.
+    source = StrictCharField(max_length=2048, trim_whitespace=False)  # type: ignore[assignment]
     run_id = StrictCharField(required=False, allow_blank=True, allow_null=True, max_length=64)
     comment = StrictCharField(
         required=False, allow_blank=True, allow_null=True, trim_whitespace=False
