@@ -237,8 +237,8 @@ def test_logentries_name_the_service_caller_and_the_console_user(admin_user, mak
     from auditlog.models import LogEntry
     from django.test import RequestFactory
 
-    from catalog.models import Catalog
     from audit.middleware import AuditlogActorMiddleware
+    from catalog.models import Catalog
 
     api_as(admin_user).post(
         f"{UC}/catalogs", {"name": "svc"}, format="json", REMOTE_ADDR="10.9.8.7"
